@@ -1,0 +1,11 @@
+//! The numa-rt runtime: topology discovery, locality, tasks, per-node
+//! schedulers and I/O.
+//!
+//! Most users depend on the `numa-rt` facade crate, which re-exports this
+//! crate's public API together with the macros and the allocator.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod topology;
+
+pub use numa_rt_alloc::NodeId;

@@ -1,0 +1,10 @@
+//! numa-rt: an async runtime that knows where data lives.
+//!
+//! This facade re-exports the runtime, the macros and the allocator as one
+//! API. See the README for an overview.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub use numa_rt_alloc as alloc;
+pub use numa_rt_runtime::topology;
+pub use numa_rt_runtime::NodeId;
