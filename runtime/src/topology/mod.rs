@@ -15,6 +15,7 @@ mod device;
 mod distances;
 mod error;
 mod idset;
+mod memattr;
 mod node;
 pub mod parse;
 mod synthetic;
@@ -28,6 +29,7 @@ pub use device::{Device, DeviceKind};
 pub use distances::Distances;
 pub use error::TopologyError;
 pub use idset::{CpuKind, CpuSet, IdSet, Iter, NodeKind, NodeSet};
+pub use memattr::{MemAttr, MemAttrKind};
 pub use node::{Access, AccessClass, Node};
 pub use synthetic::Synthetic;
 
