@@ -6,6 +6,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub(crate) mod blocking;
 pub mod topology;
 
 pub use numa_rt_alloc::NodeId;
