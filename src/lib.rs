@@ -8,3 +8,9 @@
 pub use numa_rt_alloc as alloc;
 pub use numa_rt_runtime::topology;
 pub use numa_rt_runtime::NodeId;
+
+pub use numa_rt_macros::{main, test};
+
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
