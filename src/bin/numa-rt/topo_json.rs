@@ -20,10 +20,51 @@ use serde_json::{json, Map, Value};
 
 use crate::topo::locality_cpus;
 
-/// The topology as pretty-printed JSON, with a final newline.
+/// The topology as indented JSON with a final newline. Lists of numbers
+/// (CPU lists, matrix rows) stay on one line so that a 256-CPU node does
+/// not take 256 lines.
 pub fn render(topo: &Topology) -> String {
-    // `{:#}` is serde_json's infallible pretty printer.
-    format!("{:#}\n", to_value(topo))
+    let mut out = String::new();
+    write_value(&mut out, &to_value(topo), 0);
+    out.push('\n');
+    out
+}
+
+fn write_value(out: &mut String, value: &Value, depth: usize) {
+    let pad = |depth: usize| "  ".repeat(depth);
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push_str("{\n");
+            for (i, (key, v)) in map.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(": ");
+                write_value(out, v, depth + 1);
+                out.push_str(if i + 1 < map.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&pad(depth));
+            out.push('}');
+        }
+        Value::Array(list) if list.iter().any(|v| v.is_object() || v.is_array()) => {
+            out.push_str("[\n");
+            for (i, v) in list.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                write_value(out, v, depth + 1);
+                out.push_str(if i + 1 < list.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&pad(depth));
+            out.push(']');
+        }
+        Value::Array(list) => {
+            // Scalars only: one line, as `[0, 1, 2]`.
+            let items: Vec<String> = list.iter().map(Value::to_string).collect();
+            out.push('[');
+            out.push_str(&items.join(", "));
+            out.push(']');
+        }
+        // Scalars and empty objects: serde_json's own compact form.
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// The topology as a JSON value.
@@ -170,6 +211,26 @@ mod tests {
         assert_eq!(v["distances"], Value::Null);
         assert_eq!(v["nodes"][0]["cpus"], json!([0, 1]));
         assert_eq!(v["devices"], json!([]));
+    }
+
+    #[test]
+    fn number_lists_stay_on_one_line() {
+        let text = render(&two_by_two());
+        assert!(text.contains("\"cpus\": [0, 1],"), "{text}");
+        assert!(
+            text.contains("\"matrix\": [\n      [10, 21],\n      [21, 10]\n    ]"),
+            "{text}"
+        );
+        assert!(text.contains("\"memattrs\": {},"), "{text}");
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut out = String::new();
+        write_value(&mut out, &json!({"a\"b": ["x\ny", 1, null]}), 0);
+        assert_eq!(out, "{\n  \"a\\\"b\": [\"x\\ny\", 1, null]\n}");
+        let back: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, json!({"a\"b": ["x\ny", 1, null]}));
     }
 
     #[test]
