@@ -40,13 +40,7 @@ pub(crate) fn entry(args: TokenStream, item: TokenStream, kind: Kind) -> TokenSt
         Err(e) => return with_error(item, e),
     };
     if let Err(e) = check_signature(&input, kind) {
-        let fallback = if input.sig.asyncness.is_some() {
-            // Expand anyway so rustc does not add "async main" errors.
-            expand(input, kind, &Config::new(kind.default_flavor()))
-        } else {
-            quote!(#input)
-        };
-        return with_error(fallback, e);
+        return with_error(placeholder(input), e);
     }
     match Config::parse(args, kind.default_flavor(), kind.name()) {
         Ok(config) => expand(input, kind, &config),
@@ -54,6 +48,26 @@ pub(crate) fn entry(args: TokenStream, item: TokenStream, kind: Kind) -> TokenSt
             let fallback = expand(input, kind, &Config::new(kind.default_flavor()));
             with_error(fallback, e)
         }
+    }
+}
+
+/// What stands in for a function whose signature the macro rejects: a
+/// plain function of the same name and return type, so that the macro's
+/// error is the only one reported (no "`main` not found" or "`main` cannot
+/// be async"). It is never built: the error stops compilation.
+fn placeholder(mut input: syn::ItemFn) -> TokenStream {
+    if input.sig.asyncness.is_none() {
+        // A plain function is valid as it stands.
+        return quote!(#input);
+    }
+    input.sig.asyncness = None;
+    input.sig.inputs.clear();
+    input.sig.generics = syn::Generics::default();
+    input.attrs.retain(|attr| !attr.path().is_ident("test"));
+    input.block = syn::parse_quote!({ ::core::unreachable!() });
+    quote! {
+        #[allow(dead_code, unreachable_code)]
+        #input
     }
 }
 
@@ -202,6 +216,21 @@ mod tests {
         ] {
             assert!(out.contains(want), "{want:?} not in {out}");
         }
+    }
+
+    #[test]
+    fn rejected_signatures_leave_a_plain_function() {
+        let out = expand_str(
+            "",
+            "async fn main(args: Vec<String>) -> u8 { 0 }",
+            Kind::Main,
+        );
+        assert!(out.contains("cannot accept arguments"), "{out}");
+        assert!(out.contains("fn main () -> u8"), "{out}");
+        assert!(!out.contains("block_on"), "{out}");
+        let out = expand_str("", "fn t() {}", Kind::Test);
+        assert!(out.contains("`async` keyword is missing"), "{out}");
+        assert!(out.contains("fn t () { }"), "{out}");
     }
 
     #[test]
