@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use numa_rt::topology::{CpuSet, Node, Source, Topology};
+use numa_rt::topology::{CpuSet, Node, Source, Topology, TOPOLOGY_ENV};
 
 use crate::args::TopoArgs;
 use crate::error::CliError;
@@ -27,8 +27,15 @@ pub fn run(opts: &TopoArgs) -> Result<(), CliError> {
 /// (`NUMA_RT_TOPOLOGY` or the live machine).
 fn load(root: Option<&Path>) -> Result<Topology, CliError> {
     let Some(root) = root else {
-        return Topology::load()
-            .map_err(|e| CliError::failed(format!("cannot read the topology: {e}")));
+        return Topology::load().map_err(|e| {
+            let e = e.to_string();
+            let from_env = std::env::var_os(TOPOLOGY_ENV).is_some_and(|v| !v.is_empty());
+            if from_env && !e.contains(TOPOLOGY_ENV) {
+                CliError::failed(format!("{TOPOLOGY_ENV}: {e}"))
+            } else {
+                CliError::failed(format!("cannot read the topology: {e}"))
+            }
+        });
     };
     match std::fs::metadata(root) {
         Ok(meta) if meta.is_dir() => {}

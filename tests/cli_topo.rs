@@ -1,0 +1,269 @@
+//! The `numa-rt topo` command, run as a user runs it: the built binary,
+//! its stdout, stderr and exit status.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The command with a clean environment for topology choices.
+fn numa_rt() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_numa-rt"));
+    cmd.env_remove("NUMA_RT_TOPOLOGY");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the numa-rt binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts success with nothing on stderr and returns stdout.
+fn success(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "expected success; stderr: {}",
+        stderr(out)
+    );
+    assert_eq!(stderr(out), "", "stderr must stay empty on success");
+    stdout(out)
+}
+
+/// Asserts failure with `code`, one line on stderr mentioning every
+/// string in `needles`, and nothing on stdout.
+fn failure(out: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(stdout(out), "", "stdout must stay empty on failure");
+    assert_eq!(err.lines().count(), 1, "one line on stderr, got: {err:?}");
+    assert!(err.starts_with("numa-rt: "), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("numa-rt-cli-{}-{name}", std::process::id()))
+}
+
+/// Checks the required fields of `numa-rt topo --json` and returns the
+/// parsed document.
+fn check_json_shape(text: &str) -> Value {
+    let v: Value = serde_json::from_str(text).expect("stdout is only JSON");
+    let nodes = v["nodes"].as_array().expect("nodes is a list");
+    assert!(!nodes.is_empty());
+    for node in nodes {
+        assert!(node["id"].is_u64(), "{node}");
+        let cpus = node["cpus"].as_array().expect("cpus is a list");
+        assert!(cpus.iter().all(Value::is_u64), "{node}");
+        assert!(node["memory_bytes"].is_u64(), "{node}");
+        assert!(
+            node["subtype"].is_null() || node["subtype"].is_string(),
+            "{node}"
+        );
+    }
+    match &v["distances"] {
+        Value::Null => {}
+        Value::Object(d) => {
+            let ids = d["ids"].as_array().expect("distances.ids is a list");
+            let matrix = d["matrix"].as_array().expect("distances.matrix is a list");
+            assert_eq!(matrix.len(), ids.len());
+            for row in matrix {
+                assert_eq!(row.as_array().map(Vec::len), Some(ids.len()));
+            }
+        }
+        other => panic!("distances must be an object or null, got {other}"),
+    }
+    let memattrs = v["memattrs"].as_object().expect("memattrs is an object");
+    for (kind, list) in memattrs {
+        for entry in list.as_array().expect("a memattr kind holds a list") {
+            assert!(entry["target"].is_u64(), "{kind}: {entry}");
+            assert!(entry["value"].is_u64(), "{kind}: {entry}");
+            assert!(entry["initiator_cpus"].is_array(), "{kind}: {entry}");
+        }
+    }
+    v
+}
+
+#[test]
+fn live_json_has_the_required_shape() {
+    let out = run(numa_rt().args(["topo", "--json"]));
+    check_json_shape(&success(&out));
+}
+
+#[test]
+fn synthetic_two_nodes_in_json() {
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "2x1")
+        .args(["topo", "--json"]));
+    let v = check_json_shape(&success(&out));
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0]["id"], 0);
+    assert_eq!(nodes[1]["id"], 1);
+    assert_eq!(nodes[0]["cpus"].as_array().unwrap().len(), 1);
+    assert_eq!(nodes[1]["cpus"].as_array().unwrap().len(), 1);
+    assert_ne!(nodes[0]["cpus"], nodes[1]["cpus"]);
+    assert_eq!(
+        v["distances"],
+        serde_json::json!({"ids": [0, 1], "matrix": [[10, 20], [20, 10]]})
+    );
+    assert_eq!(v["memattrs"], serde_json::json!({}));
+    assert_eq!(v["source"]["kind"], "synthetic");
+}
+
+#[test]
+fn readable_view() {
+    let out = run(numa_rt().env("NUMA_RT_TOPOLOGY", "2x1:10,30").arg("topo"));
+    let text = success(&out);
+    assert!(
+        text.starts_with("source: synthetic 2x1:10,30,30,10"),
+        "{text}"
+    );
+    assert!(text.contains("\nnode 0: 1 CPU "), "{text}");
+    assert!(text.contains("\nnode 1: 1 CPU "), "{text}");
+    assert!(text.contains("automatic NUMA balancing: "), "{text}");
+    assert!(text.contains("distances (SLIT):"), "{text}");
+
+    let live = success(&run(numa_rt().arg("topo")));
+    assert!(live.starts_with("source: live machine"), "{live}");
+    assert!(live.contains("\nnode "), "{live}");
+}
+
+#[test]
+fn svg_is_well_formed() {
+    let path = temp_path("two.svg");
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "2x1:10,21")
+        .args(["topo", "--svg"])
+        .arg(&path));
+    assert_eq!(success(&out), "", "--svg alone prints nothing");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    let class_count = |class: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .count()
+    };
+    assert_eq!(class_count("node"), 2, "one box per node");
+    assert_eq!(class_count("arc"), 1, "one link between two nodes");
+    let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(texts.contains(&"21"), "link labelled with its distance");
+    assert!(texts.contains(&"node 1"), "{texts:?}");
+}
+
+#[test]
+fn svg_to_stdout_and_json_with_svg_file() {
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "2x1")
+        .args(["topo", "--svg", "-"]));
+    let svg = success(&out);
+    roxmltree::Document::parse(&svg).expect("well-formed XML on stdout");
+
+    let path = temp_path("with-json.svg");
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "2x1")
+        .args(["topo", "--json", "--svg"])
+        .arg(&path));
+    check_json_shape(&success(&out));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    roxmltree::Document::parse(&svg).expect("well-formed XML in the file");
+}
+
+#[test]
+fn help() {
+    let main = success(&run(numa_rt().arg("--help")));
+    assert!(main.contains("Usage: numa-rt <command>"), "{main}");
+    assert!(main.contains("topo"), "{main}");
+    let topo = success(&run(numa_rt().args(["topo", "--help"])));
+    assert!(topo.contains("Usage: numa-rt topo"), "{topo}");
+    for flag in ["--root", "--json", "--svg"] {
+        assert!(topo.contains(flag), "{flag} undocumented");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    failure(&run(&mut numa_rt()), 2, &["no command"]);
+    failure(&run(numa_rt().arg("frobnicate")), 2, &["frobnicate"]);
+    failure(&run(numa_rt().args(["topo", "--frob"])), 2, &["--frob"]);
+    failure(
+        &run(numa_rt().args(["topo", "--root"])),
+        2,
+        &["--root", "value"],
+    );
+    failure(
+        &run(numa_rt().args(["topo", "--svg"])),
+        2,
+        &["--svg", "value"],
+    );
+    failure(
+        &run(numa_rt().args(["topo", "--root", "--json"])),
+        2,
+        &["--root", "value"],
+    );
+}
+
+#[test]
+fn missing_root_exits_1_naming_it() {
+    let missing = temp_path("no-such-root");
+    let out = run(numa_rt().args(["topo", "--root"]).arg(&missing));
+    failure(&out, 1, &[missing.to_str().unwrap()]);
+
+    // A file where a directory is expected.
+    let file = temp_path("root-is-a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = run(numa_rt().args(["topo", "--json", "--root"]).arg(&file));
+    std::fs::remove_file(&file).unwrap();
+    failure(&out, 1, &[file.to_str().unwrap(), "not a directory"]);
+}
+
+#[test]
+fn unwritable_svg_exits_1_naming_it() {
+    let path = Path::new("/nonexistent-numa-rt-dir/topo.svg");
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "2x1")
+        .args(["topo", "--svg"])
+        .arg(path));
+    failure(&out, 1, &["/nonexistent-numa-rt-dir/topo.svg"]);
+
+    // A directory is not a file to write to.
+    let dir = std::env::temp_dir();
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "2x1")
+        .args(["topo", "--svg"])
+        .arg(&dir));
+    failure(&out, 1, &[dir.to_str().unwrap()]);
+}
+
+#[test]
+fn bad_topology_variable_exits_1_naming_it() {
+    let out = run(numa_rt()
+        .env("NUMA_RT_TOPOLOGY", "two-by-one")
+        .args(["topo", "--json"]));
+    failure(&out, 1, &["NUMA_RT_TOPOLOGY"]);
+
+    let out = run(numa_rt().env("NUMA_RT_TOPOLOGY", "4096x1").arg("topo"));
+    failure(&out, 1, &["NUMA_RT_TOPOLOGY"]);
+
+    // More CPUs than any machine running this test has.
+    let out = run(numa_rt().env("NUMA_RT_TOPOLOGY", "1024x64").arg("topo"));
+    failure(&out, 1, &["NUMA_RT_TOPOLOGY", "CPUs"]);
+}
