@@ -3,7 +3,7 @@
 
 use numa_rt_alloc::NodeId;
 
-use super::{AccessClass, CpuSet, Topology};
+use super::{CpuSet, Topology};
 
 /// Which memory attribute a [`MemAttr`] holds, named as hwloc names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,42 +62,39 @@ pub struct MemAttr {
 
 impl Topology {
     /// The HMAT attributes of every usable memory node from its local
-    /// initiators, as hwloc reports them: sorted by kind, then target.
+    /// initiators, as hwloc 2.9 reports them: sorted by kind, then target.
     /// Empty when the machine has no HMAT.
+    ///
+    /// Values come from `nodeN/access1/initiators/` (CPU initiators), or
+    /// `access0` when there is no `access1`. `Latency` and `Bandwidth` are
+    /// the means of the read and write values and exist only when both are
+    /// known; zero values are ignored. `initiator_cpus` is the node's
+    /// locality when the values were read (its own CPUs, or for a
+    /// memory-only node the CPUs of its initiators).
     pub fn memory_attributes(&self) -> Vec<MemAttr> {
-        let mut out = Vec::new();
-        for node in &self.nodes {
-            let Some(access) = node
-                .access(AccessClass::Cpu)
-                .or_else(|| node.access(AccessClass::All))
-            else {
-                continue;
-            };
-            let initiator_cpus = access
-                .initiators
-                .nodes()
-                .filter_map(|id| self.node(id))
-                .fold(CpuSet::new(), |acc, n| acc.union(n.cpus()));
-            for kind in MemAttrKind::ALL {
-                let value = match kind {
-                    MemAttrKind::Latency => access.latency_ns(),
-                    MemAttrKind::Bandwidth => access.bandwidth_mibs(),
-                    MemAttrKind::ReadLatency => access.read_latency_ns,
-                    MemAttrKind::WriteLatency => access.write_latency_ns,
-                    MemAttrKind::ReadBandwidth => access.read_bandwidth_mibs,
-                    MemAttrKind::WriteBandwidth => access.write_bandwidth_mibs,
-                };
-                if let Some(value) = value {
-                    out.push(MemAttr {
-                        kind,
-                        target: node.id,
-                        value,
-                        initiator_cpus: initiator_cpus.clone(),
-                    });
-                }
-            }
-        }
+        let mut out: Vec<MemAttr> = self
+            .nodes
+            .iter()
+            .flat_map(|node| {
+                node.memattrs.iter().map(|&(kind, value)| MemAttr {
+                    kind,
+                    target: node.id,
+                    value,
+                    initiator_cpus: node.memattr_initiators.clone(),
+                })
+            })
+            .collect();
         out.sort_by_key(|a| (a.kind, a.target));
         out
+    }
+
+    /// The value of `kind` for memory node `target` from its local
+    /// initiators, when the machine reports it.
+    pub fn memory_attribute(&self, kind: MemAttrKind, target: NodeId) -> Option<u64> {
+        self.node(target)?
+            .memattrs
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|&(_, v)| v)
     }
 }

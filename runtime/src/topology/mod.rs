@@ -11,15 +11,22 @@
 //!   machine. [`Topology::load`] honours `NUMA_RT_TOPOLOGY=NxC` and is what
 //!   every numa_rt program uses by default.
 
+mod caches;
+mod cgroup;
+mod cpus;
 mod device;
+mod devices;
 mod distances;
 mod error;
 mod idset;
 mod memattr;
 mod node;
+mod nodes;
 pub mod parse;
+mod root;
 mod synthetic;
 mod sysfs;
+mod tiers;
 
 use std::path::PathBuf;
 

@@ -3,6 +3,7 @@
 use numa_rt_alloc::NodeId;
 
 use super::idset::{CpuSet, NodeSet};
+use super::memattr::MemAttrKind;
 
 /// A NUMA node as the process may use it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub struct Node {
     pub(crate) subtype: Option<String>,
     pub(crate) access: [Option<Access>; 2],
     pub(crate) memory_node: NodeId,
+    pub(crate) local_cpus: CpuSet,
+    pub(crate) memattrs: Vec<(MemAttrKind, u64)>,
+    pub(crate) memattr_initiators: CpuSet,
 }
 
 impl Node {
@@ -20,11 +24,14 @@ impl Node {
     pub fn new(id: NodeId, cpus: CpuSet, memory_bytes: u64) -> Node {
         Node {
             id,
+            local_cpus: cpus.clone(),
             cpus,
             memory_bytes,
             subtype: None,
             access: [None, None],
             memory_node: id,
+            memattrs: Vec::new(),
+            memattr_initiators: CpuSet::new(),
         }
     }
 
@@ -38,6 +45,21 @@ impl Node {
     /// [`local_initiators`](Node::local_initiators) for the CPUs near it.
     pub fn cpus(&self) -> &CpuSet {
         &self.cpus
+    }
+
+    /// The online CPUs local to this node's memory, as hwloc reports a NUMA
+    /// node's cpuset: the node's own online CPUs whether or not the process
+    /// may use them; for a memory-only node, the CPUs of its local
+    /// initiators (HMAT), else of its nearest nodes (SLIT). Use
+    /// [`cpus`](Node::cpus) for the CPUs workers may run on.
+    ///
+    /// ```
+    /// use numa_rt_runtime::topology::Topology;
+    /// let topo = Topology::single_node("0-3".parse().unwrap(), 1 << 30);
+    /// assert_eq!(topo.nodes()[0].local_cpus().to_string(), "0-3");
+    /// ```
+    pub fn local_cpus(&self) -> &CpuSet {
+        &self.local_cpus
     }
 
     /// Whether the node has CPUs the process may use.
@@ -106,18 +128,43 @@ pub struct Access {
 }
 
 impl Access {
-    /// The access latency in ns: the larger of read and write latency, as
-    /// hwloc reports it.
+    /// The access latency in ns: the mean of read and write latency when
+    /// both are known (hwloc's `Latency`), else whichever is known.
     pub fn latency_ns(&self) -> Option<u64> {
-        self.read_latency_ns.max(self.write_latency_ns)
+        mean_or_either(self.read_latency_ns, self.write_latency_ns)
     }
 
-    /// The access bandwidth in MiB/s: the smaller of read and write
-    /// bandwidth when both are known, as hwloc reports it.
+    /// The access bandwidth in MiB/s: the mean of read and write bandwidth
+    /// when both are known (hwloc's `Bandwidth`), else whichever is known.
     pub fn bandwidth_mibs(&self) -> Option<u64> {
-        match (self.read_bandwidth_mibs, self.write_bandwidth_mibs) {
-            (Some(r), Some(w)) => Some(r.min(w)),
-            (r, w) => r.or(w),
-        }
+        mean_or_either(self.read_bandwidth_mibs, self.write_bandwidth_mibs)
+    }
+}
+
+/// The integer mean of `a` and `b` when both are known, else the known one.
+fn mean_or_either(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a / 2 + b / 2 + (a % 2 + b % 2) / 2),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_means() {
+        let a = Access {
+            read_latency_ns: Some(80),
+            write_latency_ns: Some(91),
+            read_bandwidth_mibs: Some(1000),
+            write_bandwidth_mibs: None,
+            initiators: NodeSet::new(),
+        };
+        assert_eq!(a.latency_ns(), Some(85));
+        assert_eq!(a.bandwidth_mibs(), Some(1000));
+        assert_eq!(Access::default().latency_ns(), None);
+        assert_eq!(mean_or_either(Some(u64::MAX), Some(u64::MAX)), Some(u64::MAX));
     }
 }

@@ -1,21 +1,255 @@
-//! Discovery from a sysfs/procfs tree (the live `/` or a saved root).
+//! Discovery from a sysfs/procfs tree: the live `/` or a saved root.
 //!
-//! Interim version: only the live CPU affinity is read. Full discovery
-//! (nodes, distances, HMAT, cpusets, caches, devices) replaces this.
+//! Puts the pieces together: online CPUs ([`cpus`](super::cpus)), nodes
+//! ([`nodes`](super::nodes)), the process's cpuset ([`cgroup`](super::cgroup))
+//! and, on the live machine, its CPU affinity; then cache domains, devices,
+//! memory tiers and NUMA balancing.
+//!
+//! Documented fallbacks:
+//! - no `node/` directory (or no usable node in it): one node 0 holding
+//!   every online CPU, with `MemTotal` of `proc/meminfo` (0 when missing);
+//! - no `cpu/` directory: the `cpu/online` list, else the nodes' CPUs, else
+//!   (live only) the CPUs in the process's affinity;
+//! - a cpuset or affinity that leaves none of the machine's CPUs (or nodes)
+//!   is ignored rather than producing a machine with nothing to run on.
 
 use std::path::PathBuf;
 
-use super::{CpuSet, Topology, TopologyError};
+use numa_rt_alloc::NodeId;
+
+use super::root::FsRoot;
+use super::{
+    caches, cgroup, cpus, devices, nodes, tiers, CpuSet, Distances, Node, NodeSet, Source,
+    Topology, TopologyError,
+};
 
 pub(super) fn discover_live() -> Result<Topology, TopologyError> {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let cpus: CpuSet = (0..n).collect();
-    Ok(Topology::single_node(cpus, 0))
+    let root = FsRoot::open(PathBuf::from("/"))?;
+    discover(&root, Source::Live, affinity())
 }
 
 pub(super) fn discover_root(root: PathBuf) -> Result<Topology, TopologyError> {
-    Err(TopologyError::file(
-        &root,
-        "reading saved trees is not available yet",
-    ))
+    let fs_root = FsRoot::open(root.clone())?;
+    discover(&fs_root, Source::Root(root), None)
+}
+
+/// Reads the topology under `root`, limited by its cpuset and by
+/// `affinity` when given.
+fn discover(
+    root: &FsRoot,
+    source: Source,
+    affinity: Option<CpuSet>,
+) -> Result<Topology, TopologyError> {
+    let limits = cgroup::limits(root)?;
+    let sys_nodes = nodes::read(root)?;
+    let online = match cpus::online_cpus(root)? {
+        Some(cpus) => cpus,
+        None => match (&sys_nodes, &affinity) {
+            (Some(n), _) => n.nodes.iter().fold(CpuSet::new(), |acc, n| acc.union(&n.cpus)),
+            (None, Some(aff)) => aff.clone(),
+            (None, None) => {
+                return Err(TopologyError::file(
+                    &root.path("sys/devices/system/cpu"),
+                    "no CPU information (no cpuN directories and no online list)",
+                ))
+            }
+        },
+    };
+    let mut allowed = restrict(&online, limits.cpus.as_ref());
+    allowed = restrict(&allowed, affinity.as_ref());
+
+    let (mut node_list, dax, rows) = match sys_nodes {
+        Some(n) => (n.nodes, n.dax, n.distances),
+        None => {
+            let memory = root
+                .read_optional("proc/meminfo")
+                .map_or(0, |text| nodes::mem_total_bytes(&text));
+            let node = Node::new(NodeId::new(0), online.clone(), memory);
+            (vec![node], vec![None], None)
+        }
+    };
+
+    // The memory nodes the process may use; a limit naming none of them is
+    // ignored.
+    let all_ids = nodes::id_set(&node_list);
+    let usable_ids = restrict(&all_ids, limits.mems.as_ref());
+    let keep: Vec<bool> = node_list
+        .iter()
+        .map(|n| usable_ids.contains_node(n.id))
+        .collect();
+    let rows = rows.map(|rows| {
+        let kept: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
+        kept.iter()
+            .map(|&i| kept.iter().map(|&j| rows[i][j]).collect::<Vec<u32>>())
+            .collect::<Vec<_>>()
+    });
+    let dax: Vec<_> = dax.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| d).collect();
+    let mut keep_iter = keep.iter();
+    node_list.retain(|_| keep_iter.next().copied().unwrap_or(false));
+
+    for node in &mut node_list {
+        node.local_cpus = node.local_cpus.intersection(&online);
+        node.cpus = node.cpus.intersection(&allowed);
+    }
+    tiers::guess_subtypes(&mut node_list, &dax);
+
+    let ids: Vec<NodeId> = node_list.iter().map(|n| n.id).collect();
+    let distances = rows
+        .filter(|_| ids.len() >= 2)
+        .and_then(|rows| Distances::new(ids.clone(), rows));
+    let usable_cpus = node_list
+        .iter()
+        .fold(CpuSet::new(), |acc, n| acc.union(&n.cpus));
+    let memory_tiers = tiers::memory_tiers(root, &ids.iter().copied().collect::<NodeSet>())?;
+    let numa_balancing = root
+        .read_u64("proc/sys/kernel/numa_balancing")
+        .map(|v| v != 0);
+
+    Ok(Topology {
+        cache_domains: caches::cache_domains(root, &usable_cpus),
+        devices: devices::devices(root),
+        nodes: node_list,
+        distances,
+        memory_tiers,
+        numa_balancing,
+        source,
+    })
+}
+
+/// `set` limited to `limit`, unless that would leave nothing.
+fn restrict<K>(set: &super::IdSet<K>, limit: Option<&super::IdSet<K>>) -> super::IdSet<K> {
+    match limit {
+        Some(limit) if set.intersects(limit) => set.intersection(limit),
+        _ => set.clone(),
+    }
+}
+
+/// The CPUs the calling thread may run on (`sched_getaffinity`), `None`
+/// when the kernel will not say.
+fn affinity() -> Option<CpuSet> {
+    let mut words = 16usize; // 1024 CPUs to start with.
+    while words <= 1 << 14 {
+        let mut mask = vec![0u64; words];
+        let bytes = words * std::mem::size_of::<u64>();
+        // SAFETY: `mask` is a live, writable buffer of exactly `bytes` bytes,
+        // and the kernel writes at most `bytes` bytes into it. The kernel's
+        // mask is an array of unsigned longs, which is u64 on the 64-bit
+        // targets and little-endian bit order within words on all Linux
+        // targets we build for.
+        let ret = unsafe { libc::sched_getaffinity(0, bytes, mask.as_mut_ptr().cast()) };
+        if ret == 0 {
+            return Some(CpuSet::from_words(mask));
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return None;
+        }
+        words *= 2;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn write(base: &Path, rel: &str, text: &str) {
+        let path = base.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn cpu(base: &Path, n: u32) {
+        fs::create_dir_all(base.join(format!("sys/devices/system/cpu/cpu{n}/topology"))).unwrap();
+    }
+
+    #[test]
+    fn no_node_directory_is_one_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        for n in 0..3 {
+            cpu(b, n);
+        }
+        write(b, "proc/meminfo", "MemTotal:  4096 kB\nMemFree: 1 kB\n");
+        write(b, "proc/sys/kernel/numa_balancing", "1\n");
+        let topo = Topology::from_root(b).unwrap();
+        assert_eq!(topo.nodes().len(), 1);
+        assert_eq!(topo.nodes()[0].cpus().to_string(), "0-2");
+        assert_eq!(topo.nodes()[0].memory_bytes(), 4 << 20);
+        assert!(topo.distances().is_none());
+        assert_eq!(topo.numa_balancing(), Some(true));
+        assert_eq!(topo.source(), &Source::Root(b.to_owned()));
+    }
+
+    #[test]
+    fn cpuset_limits_cpus_and_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        for n in 0..4 {
+            cpu(b, n);
+        }
+        for (id, cpus, dist) in [(0, "0-1", "10 20\n"), (1, "2-3", "20 10\n")] {
+            write(b, &format!("sys/devices/system/node/node{id}/cpulist"), cpus);
+            write(b, &format!("sys/devices/system/node/node{id}/distance"), dist);
+        }
+        write(b, "proc/mounts", "none /dev/cpuset cpuset rw 0 0\n");
+        write(b, "proc/self/cpuset", "/job\n");
+        write(b, "dev/cpuset/job/cpus", "1-3\n");
+        write(b, "dev/cpuset/job/mems", "1\n");
+        let topo = Topology::from_root(b).unwrap();
+        assert_eq!(topo.nodes().len(), 1);
+        let node = &topo.nodes()[0];
+        assert_eq!(node.id(), NodeId::new(1));
+        assert_eq!(node.cpus().to_string(), "2-3");
+        assert!(topo.distances().is_none(), "one node left: no matrix");
+        assert_eq!(topo.numa_balancing(), None);
+    }
+
+    #[test]
+    fn offline_and_disallowed_cpus() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        for n in 0..4 {
+            cpu(b, n);
+        }
+        write(b, "sys/devices/system/cpu/online", "0-2\n");
+        write(b, "sys/devices/system/node/node0/cpulist", "0-3\n");
+        write(b, "proc/mounts", "none /dev/cpuset cpuset rw 0 0\n");
+        write(b, "proc/self/cpuset", "/\n");
+        write(b, "dev/cpuset/cpus", "1-3\n");
+        let topo = Topology::from_root(b).unwrap();
+        let node = &topo.nodes()[0];
+        assert_eq!(node.cpus().to_string(), "1-2");
+        assert_eq!(node.local_cpus().to_string(), "0-2");
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let err = Topology::from_root("/no/such/numa/root").unwrap_err();
+        assert!(err.to_string().contains("/no/such/numa/root"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        cpu(b, 0);
+        write(b, "sys/devices/system/node/node0/cpulist", "0-\n");
+        let err = Topology::from_root(b).unwrap_err();
+        assert_eq!(
+            err.path(),
+            Some(b.join("sys/devices/system/node/node0/cpulist").as_path())
+        );
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = Topology::from_root(empty.path()).unwrap_err();
+        assert!(err.to_string().contains("sys/devices/system/cpu"), "{err}");
+    }
+
+    #[test]
+    fn live_discovery_works_here() {
+        let topo = Topology::discover().unwrap();
+        assert!(!topo.cpus().is_empty());
+        let aff = affinity().unwrap();
+        assert!(topo.cpus().is_subset(&aff));
+        assert!(topo.nodes().iter().all(|n| n.cpus().is_subset(n.local_cpus())));
+    }
 }

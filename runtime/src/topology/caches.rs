@@ -1,0 +1,136 @@
+//! Cache domains: groups of CPUs sharing a last-level cache
+//! (`cpu/cpuN/cache/indexK`).
+
+use super::root::FsRoot;
+use super::CpuSet;
+
+const CPU_DIR: &str = "sys/devices/system/cpu";
+
+/// The groups of `usable` CPUs that share a cache: for each CPU, its level 3
+/// cache, else its highest-level unified cache (`shared_cpu_list`, else
+/// `shared_cpu_map`). Groups are limited to `usable` CPUs, deduplicated and
+/// ordered by their first CPU. CPUs the kernel gives no cache information
+/// for belong to no group; unreadable cache files are skipped.
+pub(crate) fn cache_domains(root: &FsRoot, usable: &CpuSet) -> Vec<CpuSet> {
+    let mut domains: Vec<CpuSet> = Vec::new();
+    for cpu in usable {
+        let Some(shared) = last_level_cache(root, cpu) else {
+            continue;
+        };
+        let mut shared = shared.intersection(usable);
+        // A CPU always shares its own cache, even if the file forgets it.
+        shared.insert(cpu);
+        if !domains.contains(&shared) {
+            domains.push(shared);
+        }
+    }
+    domains.sort_by_key(|d| d.first());
+    domains
+}
+
+/// The CPUs sharing `cpu`'s last-level cache.
+fn last_level_cache(root: &FsRoot, cpu: u32) -> Option<CpuSet> {
+    let dir = format!("{CPU_DIR}/cpu{cpu}/cache");
+    let mut best: Option<(u32, CpuSet)> = None;
+    for name in root.list_dir(&dir)? {
+        if !name.starts_with("index") {
+            continue;
+        }
+        let index = format!("{dir}/{name}");
+        let Some(level) = root.read_u64(&format!("{index}/level")) else {
+            continue;
+        };
+        let Ok(level) = u32::try_from(level) else {
+            continue;
+        };
+        let kind = root.read_optional(&format!("{index}/type")).unwrap_or_default();
+        // Level 3 counts whatever its type; below that, only unified caches.
+        if level != 3 && kind.trim() != "Unified" {
+            continue;
+        }
+        if best.as_ref().is_some_and(|(l, _)| *l == 3 || *l >= level) {
+            continue;
+        }
+        let shared = root
+            .read_list(&format!("{index}/shared_cpu_list"))
+            .ok()
+            .flatten()
+            .or_else(|| root.read_mask(&format!("{index}/shared_cpu_map")).ok().flatten());
+        if let Some(shared) = shared {
+            best = Some((level, shared));
+        }
+    }
+    best.map(|(_, set)| set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn cache(base: &Path, cpu: u32, index: u32, level: u32, kind: &str, list: &str) {
+        let dir = base.join(format!("{CPU_DIR}/cpu{cpu}/cache/index{index}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("level"), format!("{level}\n")).unwrap();
+        fs::write(dir.join("type"), format!("{kind}\n")).unwrap();
+        fs::write(dir.join("shared_cpu_list"), format!("{list}\n")).unwrap();
+    }
+
+    #[test]
+    fn level_three_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        for cpu in 0..4 {
+            cache(b, cpu, 0, 1, "Data", &cpu.to_string());
+            cache(b, cpu, 1, 2, "Unified", &cpu.to_string());
+            let l3 = if cpu < 2 { "0-1" } else { "2-3" };
+            cache(b, cpu, 2, 3, "Unified", l3);
+        }
+        let root = FsRoot::open(b.to_owned()).unwrap();
+        let got: Vec<String> = cache_domains(&root, &"0-3".parse().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["0-1", "2-3"]);
+        // Limited to usable CPUs.
+        let got: Vec<String> = cache_domains(&root, &"1-2".parse().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["1", "2"]);
+    }
+
+    #[test]
+    fn highest_unified_level_without_l3() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        for cpu in 0..2 {
+            cache(b, cpu, 0, 1, "Data", &cpu.to_string());
+            cache(b, cpu, 1, 1, "Instruction", &cpu.to_string());
+            cache(b, cpu, 2, 2, "Unified", "0-1");
+        }
+        // CPU 2 has no cache information.
+        let root = FsRoot::open(b.to_owned()).unwrap();
+        let got: Vec<String> = cache_domains(&root, &"0-2".parse().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["0-1"]);
+    }
+
+    #[test]
+    fn shared_cpu_map_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        let d = b.join(format!("{CPU_DIR}/cpu0/cache/index3"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("level"), "3\n").unwrap();
+        fs::write(d.join("type"), "Unified\n").unwrap();
+        fs::write(d.join("shared_cpu_map"), "00000000,00000005\n").unwrap();
+        let root = FsRoot::open(b.to_owned()).unwrap();
+        let got = cache_domains(&root, &"0-3".parse().unwrap());
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].to_string(), "0,2");
+    }
+}
