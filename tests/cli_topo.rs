@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_json::Value;
+
+mod common;
 
 /// The command with a clean environment for topology choices.
 fn numa_rt() -> Command {
@@ -266,4 +269,143 @@ fn bad_topology_variable_exits_1_naming_it() {
     // More CPUs than any machine running this test has.
     let out = run(numa_rt().env("NUMA_RT_TOPOLOGY", "1024x64").arg("topo"));
     failure(&out, 1, &["NUMA_RT_TOPOLOGY", "CPUs"]);
+}
+
+/// Every fixture's name and extracted root. Extracted once, by one thread:
+/// tests of one process must not extract the same tree at the same time.
+fn fixtures() -> &'static [(String, PathBuf)] {
+    static FIXTURES: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        common::fixture_names()
+            .into_iter()
+            .map(|name| {
+                let root = common::extract_fixture(&name);
+                (name, root)
+            })
+            .collect()
+    })
+}
+
+/// The differences between the required fields of `ours` (from
+/// `numa-rt topo --json`) and `hwloc` (a fixture's `.hwloc.json`).
+fn required_field_differences(ours: &Value, hwloc: &Value) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let empty = Vec::new();
+    let our_nodes = ours["nodes"].as_array().unwrap_or(&empty);
+    let hw_nodes = hwloc["nodes"].as_array().unwrap_or(&empty);
+    let ids = |nodes: &[Value]| nodes.iter().map(|n| n["id"].clone()).collect::<Vec<_>>();
+    if ids(our_nodes) != ids(hw_nodes) {
+        diffs.push(format!(
+            "node ids: ours {:?}, hwloc {:?}",
+            ids(our_nodes),
+            ids(hw_nodes)
+        ));
+    }
+    for hw in hw_nodes {
+        let Some(node) = our_nodes.iter().find(|n| n["id"] == hw["id"]) else {
+            continue;
+        };
+        let id = &hw["id"];
+        if node["cpus"] != hw["cpus"] {
+            diffs.push(format!(
+                "node {id} cpus: ours {}, hwloc {}",
+                node["cpus"], hw["cpus"]
+            ));
+        }
+        if node["subtype"] != hw["subtype"] {
+            diffs.push(format!(
+                "node {id} subtype: ours {}, hwloc {}",
+                node["subtype"], hw["subtype"]
+            ));
+        }
+        let (a, b) = (
+            node["memory_bytes"].as_u64().unwrap_or(0) as f64,
+            hw["memory_bytes"].as_u64().unwrap_or(0) as f64,
+        );
+        if (a - b).abs() > b * 0.01 {
+            diffs.push(format!(
+                "node {id} memory_bytes: ours {a}, hwloc {b} (over 1% apart)"
+            ));
+        }
+    }
+    if ours["distances"] != hwloc["distances"] {
+        diffs.push(format!(
+            "distances: ours {}, hwloc {}",
+            ours["distances"], hwloc["distances"]
+        ));
+    }
+    if ours["memattrs"] != hwloc["memattrs"] {
+        diffs.push(format!(
+            "memattrs: ours {}, hwloc {}",
+            ours["memattrs"], hwloc["memattrs"]
+        ));
+    }
+    diffs
+}
+
+/// Every saved machine: `numa-rt topo --root <tree> --json` agrees with
+/// what hwloc 2.9 reports for it, on every required field. All mismatches
+/// of all trees are reported together.
+#[test]
+fn json_matches_hwloc_on_every_fixture() {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 20, "fixtures missing: {fixtures:?}");
+    let mut report = Vec::new();
+    for (name, root) in fixtures {
+        let out = run(numa_rt().args(["topo", "--json", "--root"]).arg(&root));
+        if out.status.code() != Some(0) || !out.stderr.is_empty() {
+            report.push(format!(
+                "{name}: exit {:?}, stderr {}",
+                out.status.code(),
+                stderr(&out).trim()
+            ));
+            continue;
+        }
+        let ours = check_json_shape(&stdout(&out));
+        let hwloc: Value =
+            serde_json::from_str(&std::fs::read_to_string(common::hwloc_json_path(name)).unwrap())
+                .unwrap();
+        for diff in required_field_differences(&ours, &hwloc) {
+            report.push(format!("{name}: {diff}"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{} mismatches with hwloc:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}
+
+/// The readable view and the picture work on every saved machine.
+#[test]
+fn text_and_svg_on_every_fixture() {
+    let svg_path = temp_path("fixture.svg");
+    let mut report = Vec::new();
+    for (name, root) in fixtures() {
+        let out = run(numa_rt()
+            .args(["topo", "--root"])
+            .arg(&root)
+            .arg("--svg")
+            .arg(&svg_path));
+        if out.status.code() != Some(0) || !out.stderr.is_empty() {
+            report.push(format!("{name} --svg: {}", stderr(&out).trim()));
+            continue;
+        }
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        if let Err(e) = roxmltree::Document::parse(&svg) {
+            report.push(format!("{name} --svg: not well-formed: {e}"));
+        }
+        let out = run(numa_rt().args(["topo", "--root"]).arg(&root));
+        if out.status.code() != Some(0) || !out.stderr.is_empty() {
+            report.push(format!("{name}: {}", stderr(&out).trim()));
+            continue;
+        }
+        let text = stdout(&out);
+        if !text.starts_with("source: saved tree ") || !text.contains("\nnode ") {
+            report.push(format!("{name}: unexpected text view:\n{text}"));
+        }
+    }
+    let _ = std::fs::remove_file(&svg_path);
+    assert!(report.is_empty(), "{}", report.join("\n"));
 }

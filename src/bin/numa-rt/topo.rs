@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use numa_rt::topology::{CpuSet, Node, Source, Topology, TOPOLOGY_ENV};
+use numa_rt::topology::{Source, Topology, TOPOLOGY_ENV};
 
 use crate::args::TopoArgs;
 use crate::error::CliError;
@@ -47,12 +47,9 @@ fn load(root: Option<&Path>) -> Result<Topology, CliError> {
         }
         Err(e) => return Err(CliError::failed(format!("--root {}: {e}", root.display()))),
     }
-    Topology::from_root(root).map_err(|e| {
-        CliError::failed(format!(
-            "cannot read the topology under {}: {e}",
-            root.display()
-        ))
-    })
+    // The error names the file at fault, which lies under `root`.
+    Topology::from_root(root)
+        .map_err(|e| CliError::failed(format!("cannot read the topology: {e}")))
 }
 
 /// One line saying where the topology came from.
@@ -62,69 +59,6 @@ pub fn describe_source(topo: &Topology) -> String {
         Source::Root(path) => format!("saved tree {}", path.display()),
         Source::Synthetic(spec) => format!("synthetic {spec} (NUMA_RT_TOPOLOGY)"),
     }
-}
-
-/// The CPUs each node is local to, in the order of [`Topology::nodes`], as
-/// hwloc's Linux backend assigns them:
-/// - a node with CPUs: its own CPUs;
-/// - a memory-only node: the CPUs of its local initiators (HMAT);
-/// - without HMAT: the CPUs of the nodes nearest to it by SLIT distance,
-///   when they are strictly farther than the node itself and not all
-///   other nodes are equally far;
-/// - else every CPU of the machine (the node hangs off the whole machine).
-pub fn locality_cpus(topo: &Topology) -> Vec<CpuSet> {
-    let nodes = topo.nodes();
-    let mut cpus: Vec<Option<CpuSet>> = nodes
-        .iter()
-        .map(|n| n.has_cpus().then(|| n.cpus().clone()))
-        .collect();
-    for i in 0..nodes.len() {
-        if cpus[i].is_some() {
-            continue;
-        }
-        let from_initiators = initiator_cpus(topo, &nodes[i]);
-        let near = if from_initiators.is_empty() {
-            nearest_by_distance(topo, i, &cpus)
-        } else {
-            Some(from_initiators)
-        };
-        cpus[i] = Some(near.unwrap_or_else(|| topo.cpus()));
-    }
-    cpus.into_iter().map(Option::unwrap_or_default).collect()
-}
-
-/// The CPUs of `node`'s local initiators (empty without HMAT).
-fn initiator_cpus(topo: &Topology, node: &Node) -> CpuSet {
-    node.local_initiators()
-        .nodes()
-        .filter_map(|id| topo.node(id))
-        .fold(CpuSet::new(), |acc, n| acc.union(n.cpus()))
-}
-
-/// The union of the CPUs known so far of the nodes nearest to node `i`.
-fn nearest_by_distance(topo: &Topology, i: usize, known: &[Option<CpuSet>]) -> Option<CpuSet> {
-    let distances = topo.distances()?;
-    let nodes = topo.nodes();
-    let me = nodes[i].id();
-    let own = distances.get(me, me)?;
-    let others: Vec<(usize, u32)> = (0..nodes.len())
-        .filter(|&j| j != i)
-        .filter_map(|j| Some((j, distances.get(me, nodes[j].id())?)))
-        .collect();
-    let min = others.iter().map(|&(_, d)| d).min()?;
-    let nearest: Vec<usize> = others
-        .iter()
-        .filter(|&&(_, d)| d == min)
-        .map(|&(j, _)| j)
-        .collect();
-    if min <= own || nearest.len() == nodes.len() - 1 {
-        return None;
-    }
-    let set = nearest
-        .iter()
-        .filter_map(|&j| known[j].as_ref())
-        .fold(CpuSet::new(), |acc, c| acc.union(c));
-    (!set.is_empty()).then_some(set)
 }
 
 /// `bytes` in GiB with one decimal (MiB below 1 GiB).
@@ -142,16 +76,6 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use numa_rt::topology::Synthetic;
-
-    #[test]
-    fn cpu_nodes_are_local_to_their_own_cpus() {
-        let base = Topology::single_node("0-3".parse().unwrap(), 4 << 30);
-        let topo = Topology::synthetic_over(&base, &Synthetic::new(2, 2)).unwrap();
-        let cpus = locality_cpus(&topo);
-        assert_eq!(cpus[0].to_string(), "0-1");
-        assert_eq!(cpus[1].to_string(), "2-3");
-    }
 
     #[test]
     fn human_sizes() {

@@ -1,7 +1,10 @@
 //! `numa-rt topo --json`: the topology in hwloc's shape.
 //!
 //! The required fields (`nodes`, `distances`, `memattrs`) mean exactly what
-//! the fixtures' `.hwloc.json` files mean; everything else is extra:
+//! the fixtures' `.hwloc.json` files mean (a node's `cpus` are its
+//! [`local_cpus`](numa_rt::topology::Node::local_cpus), hwloc's cpuset:
+//! for a memory-only node, the CPUs of its local initiators); everything
+//! else is extra:
 //!
 //! ```text
 //! {"nodes":[{"id":0,"cpus":[0,1],"memory_bytes":N,"subtype":null,
@@ -17,8 +20,6 @@
 
 use numa_rt::topology::{CpuSet, DeviceKind, NodeSet, Source, Topology};
 use serde_json::{json, Map, Value};
-
-use crate::topo::locality_cpus;
 
 /// The topology as indented JSON with a final newline. Lists of numbers
 /// (CPU lists, matrix rows) stay on one line so that a 256-CPU node does
@@ -87,11 +88,10 @@ pub fn to_value(topo: &Topology) -> Value {
 fn nodes(topo: &Topology) -> Vec<Value> {
     topo.nodes()
         .iter()
-        .zip(locality_cpus(topo))
-        .map(|(node, cpus)| {
+        .map(|node| {
             json!({
                 "id": node.id().index(),
-                "cpus": cpu_list(&cpus),
+                "cpus": cpu_list(node.local_cpus()),
                 "memory_bytes": node.memory_bytes(),
                 "subtype": node.subtype(),
                 "memory_only": !node.has_cpus(),

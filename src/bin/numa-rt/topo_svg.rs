@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use numa_rt::topology::{CpuSet, Device, MemAttrKind, Node, Topology};
 
-use crate::topo::{describe_source, human_bytes, locality_cpus};
+use crate::topo::{describe_source, human_bytes};
 use crate::topo_json::kind_name;
 
 const MARGIN: f64 = 30.0;
@@ -66,10 +66,9 @@ struct Picture<'a> {
 
 impl<'a> Picture<'a> {
     fn new(topo: &'a Topology) -> Picture<'a> {
-        let near = locality_cpus(topo);
         let attrs = topo.memory_attributes();
         let mut boxes = Vec::new();
-        for (i, (node, near)) in topo.nodes().iter().zip(&near).enumerate() {
+        for (i, node) in topo.nodes().iter().enumerate() {
             let x = MARGIN + i as f64 * (BOX_W + GAP);
             let chips: Vec<u32> = if node.cpus().len() <= MAX_CHIPS {
                 node.cpus().iter().collect()
@@ -83,6 +82,7 @@ impl<'a> Picture<'a> {
                 let what = if n == 1 { "CPU" } else { "CPUs" };
                 push_wrapped(&mut lines, &format!("{n} {what}: {}", node.cpus()), "mono");
             } else {
+                let near = node.local_cpus();
                 push_wrapped(&mut lines, &format!("near CPUs {near}"), "mono");
             }
             let mut memory = format!("memory {}", human_bytes(node.memory_bytes()));

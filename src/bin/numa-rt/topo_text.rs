@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use numa_rt::topology::{CpuSet, Device, DeviceKind, MemAttrKind, Node, Topology};
 use numa_rt::NodeId;
 
-use crate::topo::{describe_source, human_bytes, locality_cpus};
+use crate::topo::{describe_source, human_bytes};
 use crate::topo_json::kind_name;
 
 /// Lines are wrapped to this width where they list many items.
@@ -16,9 +16,8 @@ const WIDTH: usize = 100;
 pub fn render(topo: &Topology) -> String {
     let mut out = String::new();
     summary(&mut out, topo);
-    let near = locality_cpus(topo);
-    for (node, near) in topo.nodes().iter().zip(&near) {
-        node_section(&mut out, topo, node, near);
+    for node in topo.nodes() {
+        node_section(&mut out, topo, node);
     }
     unknown_devices(&mut out, topo);
     distances(&mut out, topo);
@@ -43,14 +42,16 @@ fn summary(out: &mut String, topo: &Topology) {
     if nodes.len() > cpu_nodes {
         let _ = write!(out, ", {} memory-only", nodes.len() - cpu_nodes);
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "), {} {} ({}), {} memory",
+        "), {} {}",
         cpus.len(),
-        plural(cpus.len(), "CPU", "CPUs"),
-        cpus,
-        human_bytes(memory)
+        plural(cpus.len(), "CPU", "CPUs")
     );
+    if !cpus.is_empty() {
+        let _ = write!(out, " ({cpus})");
+    }
+    let _ = writeln!(out, ", {} memory", human_bytes(memory));
     let balancing = match topo.numa_balancing() {
         Some(true) => "on",
         Some(false) => "off",
@@ -59,7 +60,7 @@ fn summary(out: &mut String, topo: &Topology) {
     let _ = writeln!(out, "automatic NUMA balancing: {balancing}");
 }
 
-fn node_section(out: &mut String, topo: &Topology, node: &Node, near: &CpuSet) {
+fn node_section(out: &mut String, topo: &Topology, node: &Node) {
     let id = node.id().index();
     let _ = write!(out, "\nnode {id}: ");
     if node.has_cpus() {
@@ -82,11 +83,13 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node, near: &CpuSet) {
     out.push('\n');
 
     if !node.has_cpus() {
+        let near = node.local_cpus();
         let initiators = node.local_initiators();
         if initiators.is_empty() {
             let _ = writeln!(out, "  near CPUs: {near} (no HMAT initiators; by distance)");
         } else {
-            let _ = writeln!(out, "  local initiators: nodes {initiators} (CPUs {near})");
+            let what = plural(initiators.len(), "node", "nodes");
+            let _ = writeln!(out, "  local initiators: {what} {initiators} (CPUs {near})");
         }
     }
 
@@ -98,7 +101,7 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node, near: &CpuSet) {
                 if spans.is_empty() {
                     cpus.to_string()
                 } else {
-                    format!("{cpus} (shared with node {spans})")
+                    format!("{cpus} (shared with {spans})")
                 }
             })
             .collect();
@@ -125,7 +128,13 @@ fn cache_domains_of(topo: &Topology, node: &Node) -> Vec<(CpuSet, String)> {
                 .filter(|n| n.id() != node.id() && n.cpus().intersects(d))
                 .map(|n| n.id().index().to_string())
                 .collect();
-            (d.intersection(node.cpus()), others.join(","))
+            let what = plural(others.len(), "node", "nodes");
+            let spans = if others.is_empty() {
+                String::new()
+            } else {
+                format!("{what} {}", others.join(","))
+            };
+            (d.intersection(node.cpus()), spans)
         })
         .collect()
 }
@@ -175,7 +184,7 @@ fn distances(out: &mut String, topo: &Topology) {
                 .collect(),
         );
     }
-    table(out, &rows);
+    table(out, &rows, 1);
 }
 
 fn memory_attributes(out: &mut String, topo: &Topology) {
@@ -209,7 +218,7 @@ fn memory_attributes(out: &mut String, topo: &Topology) {
         }));
         rows.push(row);
     }
-    table(out, &rows);
+    table(out, &rows, 2);
 }
 
 fn unit(kind: MemAttrKind) -> &'static str {
@@ -232,9 +241,9 @@ fn memory_tiers(out: &mut String, topo: &Topology) {
     }
 }
 
-/// Writes `rows` as a table: first column left-aligned, the rest
-/// right-aligned, two spaces between columns.
-fn table(out: &mut String, rows: &[Vec<String>]) {
+/// Writes `rows` as a table: the first `left` columns left-aligned, the
+/// rest right-aligned, two spaces between columns.
+fn table(out: &mut String, rows: &[Vec<String>], left: usize) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -248,11 +257,11 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
     for row in rows {
         let mut line = String::from(" ");
         for (c, cell) in row.iter().enumerate() {
-            line.push(' ');
-            if c == 0 {
+            line.push_str(if c == 0 { " " } else { "  " });
+            if c < left {
                 let _ = write!(line, "{cell:<w$}", w = widths[c]);
             } else {
-                let _ = write!(line, " {cell:>w$}", w = widths[c]);
+                let _ = write!(line, "{cell:>w$}", w = widths[c]);
             }
         }
         out.push_str(line.trim_end());
