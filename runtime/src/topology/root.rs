@@ -48,7 +48,7 @@ impl FsRoot {
     pub(crate) fn read(&self, rel: &str) -> Result<Option<String>, TopologyError> {
         let path = self.path(rel);
         match fs::read(&path) {
-            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            Ok(bytes) => Ok(Some(text_of(&bytes))),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(TopologyError::io(&path, err)),
         }
@@ -57,9 +57,7 @@ impl FsRoot {
     /// The contents of `rel` when it can be read; `None` when it is missing
     /// or unreadable. For optional files, whose absence has a fallback.
     pub(crate) fn read_optional(&self, rel: &str) -> Option<String> {
-        fs::read(self.path(rel))
-            .ok()
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        fs::read(self.path(rel)).ok().map(|bytes| text_of(&bytes))
     }
 
     /// Parses `rel` as a kernel list (`0-3,8`); `None` when it is missing.
@@ -163,6 +161,13 @@ impl FsRoot {
     }
 }
 
+/// The text of a sysfs file: up to the first NUL byte (some saved trees
+/// keep the kernel's terminating NUL, which C readers never see).
+fn text_of(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
 /// The normal components of `path` and its `..`s, in order, as strings.
 fn components(path: &Path) -> Vec<String> {
     path.components()
@@ -206,17 +211,20 @@ mod tests {
         fs::write(dir.path().join("a/num"), "42 kB\n").unwrap();
         fs::write(dir.path().join("a/neg"), "-1\n").unwrap();
         fs::write(dir.path().join("a/bad"), "zz\n").unwrap();
+        fs::write(dir.path().join("a/nul"), "0-1\n\0junk").unwrap();
         let list: IdSet<()> = root.read_list("/a/list").unwrap().unwrap();
         assert_eq!(list.to_string(), "0-2,5");
         let mask: IdSet<()> = root.read_mask("a/mask").unwrap().unwrap();
         assert_eq!(mask.to_string(), "0,4");
         assert_eq!(root.read_u64("a/num"), Some(42));
+        let nul: IdSet<()> = root.read_list("a/nul").unwrap().unwrap();
+        assert_eq!(nul.to_string(), "0-1");
         assert_eq!(root.read_i64("a/neg"), Some(-1));
         assert_eq!(root.read_u64("a/missing"), None);
         assert!(root.read_list::<()>("a/missing").unwrap().is_none());
         let err = root.read_list::<()>("a/bad").unwrap_err();
         assert!(err.to_string().contains("a/bad"), "{err}");
-        assert_eq!(root.list_dir("a").unwrap(), ["bad", "list", "mask", "neg", "num"]);
+        assert_eq!(root.list_dir("a").unwrap(), ["bad", "list", "mask", "neg", "nul", "num"]);
     }
 
     #[test]

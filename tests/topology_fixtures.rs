@@ -1,0 +1,176 @@
+//! Topology discovery against real and fake machines: every saved sysfs
+//! tree of `tests/fixtures/hwloc-linux/` is discovered and compared with
+//! what hwloc 2.9 reports for it (`NAME.hwloc.json`).
+//!
+//! All mismatches of all trees are collected and reported together.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use numa_rt::topology::{MemAttrKind, Topology};
+use serde_json::Value;
+
+/// `Some(ids)` for a JSON array of numbers.
+fn numbers(value: &Value) -> Option<Vec<u64>> {
+    value.as_array()?.iter().map(Value::as_u64).collect()
+}
+
+fn compare_tree(name: &str, problems: &mut Vec<String>) {
+    let mut report = |what: String| problems.push(format!("{name}: {what}"));
+    let root = common::extract_fixture(name);
+    let topo = match Topology::from_root(&root) {
+        Ok(topo) => topo,
+        Err(err) => return report(format!("discovery failed: {err}")),
+    };
+    let text = std::fs::read_to_string(common::hwloc_json_path(name)).expect("read hwloc.json");
+    let expected: Value = serde_json::from_str(&text).expect("hwloc.json is JSON");
+
+    // Nodes: ids, CPUs, memory, subtype.
+    let empty = Vec::new();
+    let want_nodes = expected["nodes"].as_array().unwrap_or(&empty);
+    let want_ids: Vec<u64> = want_nodes.iter().filter_map(|n| n["id"].as_u64()).collect();
+    let got_ids: Vec<u64> = topo
+        .nodes()
+        .iter()
+        .map(|n| u64::from(n.id().index()))
+        .collect();
+    if want_ids != got_ids {
+        report(format!("node ids: hwloc {want_ids:?}, ours {got_ids:?}"));
+    }
+    for want in want_nodes {
+        let Some(id) = want["id"].as_u64() else {
+            report(format!("node without id in hwloc.json: {want}"));
+            continue;
+        };
+        let Some(node) = topo.nodes().iter().find(|n| u64::from(n.id().index()) == id) else {
+            continue;
+        };
+        // hwloc's node cpuset: the node's online CPUs before the cgroup's CPU
+        // limit (hwloc's `complete_cpuset`; the `*-cpusets` trees show the
+        // difference), or for a memory-only node its local initiators' CPUs.
+        // `cpus()` also applies the limit: it must be a subset.
+        let want_cpus = numbers(&want["cpus"]).unwrap_or_default();
+        let got_cpus: Vec<u64> = node.local_cpus().iter().map(u64::from).collect();
+        if want_cpus != got_cpus {
+            report(format!("node {id} cpus: hwloc {want_cpus:?}, ours {got_cpus:?}"));
+        }
+        if !node.cpus().is_subset(node.local_cpus()) {
+            report(format!(
+                "node {id}: usable cpus {} not within its local cpus {}",
+                node.cpus(),
+                node.local_cpus()
+            ));
+        }
+        let want_mem = want["memory_bytes"].as_u64().unwrap_or(0);
+        let got_mem = node.memory_bytes();
+        if want_mem.abs_diff(got_mem) > want_mem / 100 {
+            report(format!(
+                "node {id} memory: hwloc {want_mem}, ours {got_mem} (more than 1% apart)"
+            ));
+        }
+        let want_subtype = want["subtype"].as_str();
+        if want_subtype != node.subtype() {
+            report(format!(
+                "node {id} subtype: hwloc {want_subtype:?}, ours {:?}",
+                node.subtype()
+            ));
+        }
+    }
+
+    // Distances: the same ids and values, or none on both sides.
+    let want_dist = &expected["distances"];
+    match (want_dist.is_null(), topo.distances()) {
+        (true, None) => {}
+        (true, Some(d)) => report(format!("distances: hwloc none, ours over {:?}", d.ids())),
+        (false, None) => report(format!("distances: hwloc {want_dist}, ours none")),
+        (false, Some(d)) => {
+            let want_ids = numbers(&want_dist["ids"]).unwrap_or_default();
+            let got_ids: Vec<u64> = d.ids().iter().map(|id| u64::from(id.index())).collect();
+            let want_rows: Vec<Vec<u64>> = want_dist["matrix"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .map(|row| numbers(row).unwrap_or_default())
+                .collect();
+            let got_rows: Vec<Vec<u64>> = d
+                .rows()
+                .map(|row| row.iter().map(|&v| u64::from(v)).collect())
+                .collect();
+            if want_ids != got_ids || want_rows != got_rows {
+                report(format!(
+                    "distances: hwloc {want_ids:?} {want_rows:?}, ours {got_ids:?} {got_rows:?}"
+                ));
+            }
+        }
+    }
+
+    // Memory attributes: every kind, every target, value and initiators.
+    let got_attrs = topo.memory_attributes();
+    for kind in MemAttrKind::ALL {
+        let mut want: BTreeMap<u64, (u64, Vec<u64>)> = BTreeMap::new();
+        for entry in expected["memattrs"][kind.name()].as_array().unwrap_or(&empty) {
+            let (Some(target), Some(value)) = (entry["target"].as_u64(), entry["value"].as_u64())
+            else {
+                report(format!("malformed {} entry in hwloc.json: {entry}", kind.name()));
+                continue;
+            };
+            let cpus = numbers(&entry["initiator_cpus"]).unwrap_or_default();
+            want.insert(target, (value, cpus));
+        }
+        let got: BTreeMap<u64, (u64, Vec<u64>)> = got_attrs
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| {
+                let cpus = a.initiator_cpus.iter().map(u64::from).collect();
+                (u64::from(a.target.index()), (a.value, cpus))
+            })
+            .collect();
+        if want != got {
+            report(format!("memattr {}: hwloc {want:?}, ours {got:?}", kind.name()));
+        }
+    }
+}
+
+#[test]
+fn discovery_agrees_with_hwloc_on_every_fixture() {
+    let names = common::fixture_names();
+    assert!(
+        names.len() >= 28,
+        "expected the fixture trees in tests/fixtures/hwloc-linux, found {names:?}"
+    );
+    let mut problems = Vec::new();
+    for name in &names {
+        compare_tree(name, &mut problems);
+    }
+    if !problems.is_empty() {
+        let mut msg = format!(
+            "{} disagreement(s) with hwloc over {} trees:\n",
+            problems.len(),
+            names.len()
+        );
+        for p in &problems {
+            let _ = writeln!(msg, "  {p}");
+        }
+        panic!("{msg}");
+    }
+}
+
+#[test]
+fn every_fixture_has_its_hwloc_json() {
+    for name in common::fixture_names() {
+        assert!(
+            common::hwloc_json_path(&name).is_file(),
+            "{name}.hwloc.json is missing"
+        );
+    }
+}
+
+#[test]
+fn fixture_roots_hold_sys() {
+    // The root is the folder inside the tarball, whose name may differ.
+    let root = common::extract_fixture("20s390-2g6s4c");
+    assert!(root.join("sys").is_dir(), "{}", root.display());
+    assert!(root.ends_with("20s390-2g2g2s4co"), "{}", root.display());
+}
