@@ -3,11 +3,16 @@
 //! what hwloc 2.9 reports for it (`NAME.hwloc.json`).
 //!
 //! All mismatches of all trees are collected and reported together.
+//!
+//! More trees can be checked the same way: put `NAME.tar.bz2` and
+//! `NAME.hwloc.json` pairs in a folder and run
+//! `NUMA_RT_HWLOC_TREES=/that/folder cargo test --test topology_fixtures -- --ignored`.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use numa_rt::topology::{MemAttrKind, Topology};
 use serde_json::Value;
@@ -17,14 +22,13 @@ fn numbers(value: &Value) -> Option<Vec<u64>> {
     value.as_array()?.iter().map(Value::as_u64).collect()
 }
 
-fn compare_tree(name: &str, problems: &mut Vec<String>) {
+fn compare_tree(name: &str, root: &Path, json: &Path, problems: &mut Vec<String>) {
     let mut report = |what: String| problems.push(format!("{name}: {what}"));
-    let root = common::extract_fixture(name);
-    let topo = match Topology::from_root(&root) {
+    let topo = match Topology::from_root(root) {
         Ok(topo) => topo,
         Err(err) => return report(format!("discovery failed: {err}")),
     };
-    let text = std::fs::read_to_string(common::hwloc_json_path(name)).expect("read hwloc.json");
+    let text = std::fs::read_to_string(json).expect("read hwloc.json");
     let expected: Value = serde_json::from_str(&text).expect("hwloc.json is JSON");
 
     // Nodes: ids, CPUs, memory, subtype.
@@ -44,7 +48,11 @@ fn compare_tree(name: &str, problems: &mut Vec<String>) {
             report(format!("node without id in hwloc.json: {want}"));
             continue;
         };
-        let Some(node) = topo.nodes().iter().find(|n| u64::from(n.id().index()) == id) else {
+        let Some(node) = topo
+            .nodes()
+            .iter()
+            .find(|n| u64::from(n.id().index()) == id)
+        else {
             continue;
         };
         // hwloc's node cpuset: the node's online CPUs before the cgroup's CPU
@@ -54,7 +62,9 @@ fn compare_tree(name: &str, problems: &mut Vec<String>) {
         let want_cpus = numbers(&want["cpus"]).unwrap_or_default();
         let got_cpus: Vec<u64> = node.local_cpus().iter().map(u64::from).collect();
         if want_cpus != got_cpus {
-            report(format!("node {id} cpus: hwloc {want_cpus:?}, ours {got_cpus:?}"));
+            report(format!(
+                "node {id} cpus: hwloc {want_cpus:?}, ours {got_cpus:?}"
+            ));
         }
         if !node.cpus().is_subset(node.local_cpus()) {
             report(format!(
@@ -110,10 +120,16 @@ fn compare_tree(name: &str, problems: &mut Vec<String>) {
     let got_attrs = topo.memory_attributes();
     for kind in MemAttrKind::ALL {
         let mut want: BTreeMap<u64, (u64, Vec<u64>)> = BTreeMap::new();
-        for entry in expected["memattrs"][kind.name()].as_array().unwrap_or(&empty) {
+        for entry in expected["memattrs"][kind.name()]
+            .as_array()
+            .unwrap_or(&empty)
+        {
             let (Some(target), Some(value)) = (entry["target"].as_u64(), entry["value"].as_u64())
             else {
-                report(format!("malformed {} entry in hwloc.json: {entry}", kind.name()));
+                report(format!(
+                    "malformed {} entry in hwloc.json: {entry}",
+                    kind.name()
+                ));
                 continue;
             };
             let cpus = numbers(&entry["initiator_cpus"]).unwrap_or_default();
@@ -128,7 +144,10 @@ fn compare_tree(name: &str, problems: &mut Vec<String>) {
             })
             .collect();
         if want != got {
-            report(format!("memattr {}: hwloc {want:?}, ours {got:?}", kind.name()));
+            report(format!(
+                "memattr {}: hwloc {want:?}, ours {got:?}",
+                kind.name()
+            ));
         }
     }
 }
@@ -142,19 +161,51 @@ fn discovery_agrees_with_hwloc_on_every_fixture() {
     );
     let mut problems = Vec::new();
     for name in &names {
-        compare_tree(name, &mut problems);
+        let root = common::extract_fixture(name);
+        compare_tree(name, &root, &common::hwloc_json_path(name), &mut problems);
     }
+    report_all(&problems, names.len());
+}
+
+fn report_all(problems: &[String], trees: usize) {
     if !problems.is_empty() {
         let mut msg = format!(
-            "{} disagreement(s) with hwloc over {} trees:\n",
+            "{} disagreement(s) with hwloc over {trees} trees:\n",
             problems.len(),
-            names.len()
         );
-        for p in &problems {
+        for p in problems {
             let _ = writeln!(msg, "  {p}");
         }
         panic!("{msg}");
     }
+}
+
+#[test]
+#[ignore = "needs NUMA_RT_HWLOC_TREES=<folder of NAME.tar.bz2 + NAME.hwloc.json>"]
+fn discovery_agrees_with_hwloc_on_extra_trees() {
+    let dir = PathBuf::from(
+        std::env::var_os("NUMA_RT_HWLOC_TREES").expect("set NUMA_RT_HWLOC_TREES to a folder"),
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("NUMA_RT_HWLOC_TREES is readable")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".hwloc.json").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no NAME.hwloc.json in {}", dir.display());
+    let mut problems = Vec::new();
+    for name in &names {
+        let root = common::extract_tarball(&dir.join(format!("{name}.tar.bz2")), name);
+        compare_tree(
+            name,
+            &root,
+            &dir.join(format!("{name}.hwloc.json")),
+            &mut problems,
+        );
+    }
+    report_all(&problems, names.len());
 }
 
 #[test]

@@ -43,6 +43,12 @@ pub fn hwloc_json_path(name: &str) -> PathBuf {
 /// to discover from: the single top-level folder inside the tarball, which
 /// holds `sys/` and `proc/` (its name may differ from the tarball's).
 pub fn extract_fixture(name: &str) -> PathBuf {
+    extract_tarball(&fixtures_dir().join(format!("{name}.tar.bz2")), name)
+}
+
+/// Extracts `tarball` (a saved tree, `.tar.bz2`) under the name `name`,
+/// once per build directory, and returns the single top-level folder inside.
+pub fn extract_tarball(tarball: &Path, name: &str) -> PathBuf {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hwloc-linux");
     let dest = base.join(name);
     if !dest.join(".complete").exists() {
@@ -51,9 +57,8 @@ pub fn extract_fixture(name: &str) -> PathBuf {
         let staging = base.join(format!(".{name}.{}", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(&staging).expect("create the staging folder");
-        let tarball = fixtures_dir().join(format!("{name}.tar.bz2"));
         let file =
-            fs::File::open(&tarball).unwrap_or_else(|e| panic!("open {}: {e}", tarball.display()));
+            fs::File::open(tarball).unwrap_or_else(|e| panic!("open {}: {e}", tarball.display()));
         let mut archive = tar::Archive::new(bzip2::read::BzDecoder::new(file));
         archive.set_preserve_permissions(false);
         archive
@@ -74,7 +79,8 @@ pub fn extract_fixture(name: &str) -> PathBuf {
     assert_eq!(
         roots.len(),
         1,
-        "{name}.tar.bz2 should hold exactly one top-level folder, found {roots:?}"
+        "{} should hold exactly one top-level folder, found {roots:?}",
+        tarball.display()
     );
     roots.into_iter().next().expect("one root")
 }
