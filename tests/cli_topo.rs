@@ -352,7 +352,7 @@ fn json_matches_hwloc_on_every_fixture() {
     assert!(fixtures.len() >= 20, "fixtures missing: {fixtures:?}");
     let mut report = Vec::new();
     for (name, root) in fixtures {
-        let out = run(numa_rt().args(["topo", "--json", "--root"]).arg(&root));
+        let out = run(numa_rt().args(["topo", "--json", "--root"]).arg(root));
         if out.status.code() != Some(0) || !out.stderr.is_empty() {
             report.push(format!(
                 "{name}: exit {:?}, stderr {}",
@@ -385,7 +385,7 @@ fn text_and_svg_on_every_fixture() {
     for (name, root) in fixtures() {
         let out = run(numa_rt()
             .args(["topo", "--root"])
-            .arg(&root)
+            .arg(root)
             .arg("--svg")
             .arg(&svg_path));
         if out.status.code() != Some(0) || !out.stderr.is_empty() {
@@ -396,7 +396,7 @@ fn text_and_svg_on_every_fixture() {
         if let Err(e) = roxmltree::Document::parse(&svg) {
             report.push(format!("{name} --svg: not well-formed: {e}"));
         }
-        let out = run(numa_rt().args(["topo", "--root"]).arg(&root));
+        let out = run(numa_rt().args(["topo", "--root"]).arg(root));
         if out.status.code() != Some(0) || !out.stderr.is_empty() {
             report.push(format!("{name}: {}", stderr(&out).trim()));
             continue;

@@ -1,14 +1,15 @@
 //! `numa-rt topo --svg FILE`: the topology as a picture.
 //!
-//! Nodes stand in one row, each a box with its CPUs (small squares, tinted
-//! by cache domain), memory, HMAT figures and devices. Arcs above the row
-//! join nodes and carry their SLIT distance (greener is nearer); dashed
-//! arcs below join a memory-only node (dashed box) to its local initiators.
-//! A distance matrix and a legend close the picture.
+//! Nodes with CPUs stand in a row, each a box with its CPUs (small squares,
+//! tinted by cache domain), memory, HMAT figures and devices. Arcs above
+//! the row join nodes and carry their SLIT distance (greener is nearer).
+//! Memory-only nodes (dashed boxes) sit in a second row under their local
+//! initiators, joined to them by dashed lines. Devices on no known node get
+//! a box of their own. A distance matrix and a legend close the picture.
 
 use std::fmt::Write as _;
 
-use numa_rt::topology::{CpuSet, Device, MemAttrKind, Node, Topology};
+use numa_rt::topology::{CpuSet, Device, DeviceKind, MemAttrKind, Node, Topology};
 
 use crate::topo::{describe_source, human_bytes};
 use crate::topo_json::kind_name;
@@ -28,8 +29,11 @@ const MAX_CHIPS: usize = 64;
 const TEXT_CHARS: usize = 34;
 /// Devices listed per box before "+N more".
 const MAX_DEVICES: usize = 8;
-/// Above this many nodes, only arcs to each node's nearest nodes are drawn.
-const MAX_FULL_MESH: usize = 10;
+/// Above this many CPU nodes, only arcs to each node's nearest nodes are drawn.
+const MAX_FULL_MESH: usize = 4;
+
+/// The order device kinds are listed in.
+const KIND_ORDER: [DeviceKind; 3] = [DeviceKind::Net, DeviceKind::Block, DeviceKind::Pci];
 
 /// Tints for CPUs of successive cache domains.
 const DOMAIN_TINTS: [&str; 4] = ["#d0ebff", "#d3f9d8", "#fff3bf", "#f3d9fa"];
@@ -39,14 +43,27 @@ pub fn render(topo: &Topology) -> String {
     Picture::new(topo).draw()
 }
 
-/// What one node's box shows.
+/// What one node's box shows, and where.
 struct NodeBox<'a> {
     node: &'a Node,
     x: f64,
+    y: f64,
+    h: f64,
     /// Lines of text below the title and the CPU squares.
     lines: Vec<Line>,
     chips: Vec<u32>,
     chip_rows: usize,
+}
+
+impl NodeBox<'_> {
+    fn center(&self) -> f64 {
+        self.x + BOX_W / 2.0
+    }
+
+    /// Height of the content below the title.
+    fn content_h(&self) -> f64 {
+        self.chip_rows as f64 * (CHIP_H + 4.0) + self.lines.len() as f64 * LINE
+    }
 }
 
 struct Line {
@@ -54,139 +71,116 @@ struct Line {
     class: &'static str,
 }
 
+/// The layout: nodes with CPUs in the top row, memory-only nodes in a
+/// second row under their initiators, devices of unknown node last.
 struct Picture<'a> {
     topo: &'a Topology,
-    boxes: Vec<NodeBox<'a>>,
-    unknown_devices: Vec<&'a Device>,
-    box_h: f64,
-    row_y: f64,
+    top: Vec<NodeBox<'a>>,
+    bottom: Vec<NodeBox<'a>>,
+    /// For each bottom box, the top boxes of its local initiators.
+    links: Vec<Vec<usize>>,
+    /// Pairs of top boxes joined by a distance arc.
+    arcs: Vec<(usize, usize)>,
+    unknown: Vec<Line>,
+    unknown_at: (f64, f64, f64),
     width: f64,
+    matrix_y: f64,
     svg: String,
 }
 
 impl<'a> Picture<'a> {
     fn new(topo: &'a Topology) -> Picture<'a> {
-        let attrs = topo.memory_attributes();
-        let mut boxes = Vec::new();
-        for (i, node) in topo.nodes().iter().enumerate() {
-            let x = MARGIN + i as f64 * (BOX_W + GAP);
-            let chips: Vec<u32> = if node.cpus().len() <= MAX_CHIPS {
-                node.cpus().iter().collect()
-            } else {
-                Vec::new()
-            };
-            let chip_rows = chips.len().div_ceil(CHIPS_PER_ROW);
-            let mut lines = Vec::new();
-            if node.has_cpus() {
-                let n = node.cpus().len();
-                let what = if n == 1 { "CPU" } else { "CPUs" };
-                push_wrapped(&mut lines, &format!("{n} {what}: {}", node.cpus()), "mono");
-            } else {
-                let near = node.local_cpus();
-                push_wrapped(&mut lines, &format!("near CPUs {near}"), "mono");
-            }
-            let mut memory = format!("memory {}", human_bytes(node.memory_bytes()));
-            if let Some(subtype) = node.subtype() {
-                let _ = write!(memory, " {subtype}");
-            }
-            lines.push(Line {
-                text: memory,
-                class: "mono",
-            });
-            let lat = attrs
-                .iter()
-                .find(|a| a.target == node.id() && a.kind == MemAttrKind::Latency);
-            let bw = attrs
-                .iter()
-                .find(|a| a.target == node.id() && a.kind == MemAttrKind::Bandwidth);
-            if lat.is_some() || bw.is_some() {
-                let mut hmat = String::from("HMAT");
-                if let Some(l) = lat {
-                    let _ = write!(hmat, " {} ns", l.value);
-                }
-                if let Some(b) = bw {
-                    let _ = write!(hmat, " {:.1} GiB/s", b.value as f64 / 1024.0);
-                }
-                lines.push(Line {
-                    text: hmat,
-                    class: "hmat",
-                });
-            }
-            let devices: Vec<&Device> = topo
-                .devices()
-                .iter()
-                .filter(|d| d.node() == Some(node.id()))
-                .collect();
-            device_lines(&mut lines, &devices);
-            boxes.push(NodeBox {
-                node,
-                x,
-                lines,
-                chips,
-                chip_rows,
-            });
+        let mut boxes: Vec<NodeBox<'a>> = topo
+            .nodes()
+            .iter()
+            .map(|node| node_box(topo, node))
+            .collect();
+        let any_cpus = boxes.iter().any(|b| b.node.has_cpus());
+        let bottom: Vec<NodeBox<'a>> = if any_cpus {
+            let (top, bottom) = boxes.into_iter().partition(|b| b.node.has_cpus());
+            boxes = top;
+            bottom
+        } else {
+            Vec::new()
+        };
+        let mut top = boxes;
+
+        let arcs = arc_pairs(topo, &top);
+        let arcs_h = arcs
+            .iter()
+            .map(|&(i, j)| 30.0 + arc_height(j - i))
+            .fold(0.0, f64::max);
+        let top_y = HEADER_H + arcs_h;
+        let top_h = row_height(&top);
+        for (i, b) in top.iter_mut().enumerate() {
+            b.x = MARGIN + i as f64 * (BOX_W + GAP);
+            b.y = top_y;
+            b.h = top_h;
         }
+        let mut right = top.last().map_or(MARGIN - GAP, |b| b.x + BOX_W);
+
+        let mut unknown = Vec::new();
         let unknown_devices: Vec<&Device> = topo
             .devices()
             .iter()
             .filter(|d| d.node().is_none())
             .collect();
-        let content_h = boxes
-            .iter()
-            .map(|b| b.chip_rows as f64 * (CHIP_H + 4.0) + b.lines.len() as f64 * LINE)
-            .fold(0.0, f64::max);
-        let unknown_h = unknown_devices.len().min(MAX_DEVICES + 1) as f64 * LINE;
-        let box_h = 44.0 + content_h.max(unknown_h) + 10.0;
-        let max_span = if topo.nodes().len() > 1 {
-            topo.nodes().len() - 1
-        } else {
-            0
-        };
-        let arcs_h = if topo.distances().is_some() || topo.nodes().len() > 1 {
-            30.0 + arc_height(max_span)
-        } else {
-            0.0
-        };
-        let row_y = HEADER_H + arcs_h;
-        let slots = boxes.len() + usize::from(!unknown_devices.is_empty());
-        let row_w = 2.0 * MARGIN + slots as f64 * (BOX_W + GAP) - GAP;
+        device_lines(&mut unknown, &unknown_devices);
+        let mut unknown_at = (0.0, top_y, 0.0);
+        if !unknown.is_empty() {
+            unknown_at = (right + GAP, top_y, 54.0 + unknown.len() as f64 * LINE);
+            right += GAP + BOX_W;
+        }
+
+        let (bottom, links) = place_bottom_row(&top, bottom, top_y + top_h + 60.0);
+        right = bottom.iter().map(|b| b.x + BOX_W).fold(right, f64::max);
+        let rows_end = bottom
+            .first()
+            .map_or(top_y + top_h.max(unknown_at.2), |b| b.y + b.h);
+
         let matrix_w = topo
             .distances()
-            .map_or(0.0, |d| 2.0 * MARGIN + 50.0 + d.ids().len() as f64 * 36.0);
-        let width = row_w.max(matrix_w).max(620.0);
+            .map_or(0.0, |d| MARGIN + 50.0 + d.ids().len() as f64 * 36.0);
+        // Rough text widths: ~0.6 em per character.
+        let title_w = MARGIN + 11.0 * (15 + describe_source(topo).chars().count()) as f64;
+        let width = right.max(matrix_w).max(title_w).max(560.0) + MARGIN;
         Picture {
             topo,
-            boxes,
-            unknown_devices,
-            box_h,
-            row_y,
+            top,
+            bottom,
+            links,
+            arcs,
+            unknown,
+            unknown_at,
             width,
+            matrix_y: rows_end + 20.0,
             svg: String::new(),
         }
     }
 
     fn draw(mut self) -> String {
-        let below = self.row_y + self.box_h + self.initiator_depth();
-        let matrix_h = self.matrix_height();
-        let height = below + matrix_h + 60.0;
+        let height = self.matrix_y + self.matrix_height() + 50.0;
         let _ = writeln!(
             self.svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{height:.0}" viewBox="0 0 {w:.0} {height:.0}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#,
             w = self.width
         );
         self.svg.push_str(STYLE);
-        let _ = writeln!(
-            self.svg,
-            r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
-        );
+        self.svg
+            .push_str("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n");
         self.header();
         self.distance_arcs();
-        self.initiator_arcs();
-        for i in 0..self.boxes.len() {
-            self.node_box(i);
+        self.initiator_links();
+        for i in 0..self.top.len() {
+            let svg = draw_box(&self.top[i], self.topo.cache_domains());
+            self.svg.push_str(&svg);
+        }
+        for i in 0..self.bottom.len() {
+            let svg = draw_box(&self.bottom[i], self.topo.cache_domains());
+            self.svg.push_str(&svg);
         }
         self.unknown_box();
-        self.matrix(below + 10.0);
+        self.matrix(self.matrix_y);
         self.legend(height - 20.0);
         self.svg.push_str("</svg>\n");
         self.svg
@@ -213,181 +207,84 @@ impl<'a> Picture<'a> {
         text(&mut self.svg, MARGIN, 54.0, "sub", &sub);
     }
 
-    fn center(&self, i: usize) -> f64 {
-        self.boxes[i].x + BOX_W / 2.0
-    }
-
-    /// Arcs above the row joining nodes, labelled with their distance.
+    /// Arcs above the top row joining nodes, labelled with their distance.
     fn distance_arcs(&mut self) {
         let topo = self.topo;
-        let n = self.boxes.len();
-        if n < 2 {
-            return;
-        }
-        let ids: Vec<_> = self.boxes.iter().map(|b| b.node.id()).collect();
-        let remote: Vec<u32> = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| topo.distance(ids[i], ids[j]))
+        let ids: Vec<_> = self.top.iter().map(|b| b.node.id()).collect();
+        let remote: Vec<u32> = self
+            .arcs
+            .iter()
+            .map(|&(i, j)| topo.distance(ids[i], ids[j]))
             .collect();
-        let lo = remote.iter().copied().min().unwrap_or(0);
-        let hi = remote.iter().copied().max().unwrap_or(0);
-        let base = self.row_y;
+        let all_remote: Vec<u32> = (0..ids.len())
+            .flat_map(|i| (0..ids.len()).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| topo.distance(ids[i], ids[j]))
+            .chain(remote)
+            .collect();
+        let lo = all_remote.iter().copied().min().unwrap_or(0);
+        let hi = all_remote.iter().copied().max().unwrap_or(0);
         let mut labels = String::new();
-        for i in 0..n {
-            for j in i + 1..n {
-                let d = topo
-                    .distance(ids[i], ids[j])
-                    .max(topo.distance(ids[j], ids[i]));
-                if n > MAX_FULL_MESH && !self.is_nearest(i, j) && !self.is_nearest(j, i) {
-                    continue;
-                }
-                let (x1, x2) = (self.center(i), self.center(j));
-                let h = arc_height(j - i);
-                let color = distance_color(d, lo, hi);
-                let _ = writeln!(
-                    self.svg,
-                    r#"<path class="arc" d="M {x1:.1} {base:.1} C {x1:.1} {c:.1}, {x2:.1} {c:.1}, {x2:.1} {base:.1}" stroke="{color}"/>"#,
-                    c = base - h * 4.0 / 3.0,
-                );
-                let back = topo.distance(ids[j], ids[i]);
-                let there = topo.distance(ids[i], ids[j]);
-                let label = if back == there {
-                    there.to_string()
-                } else {
-                    format!("{there}/{back}")
-                };
-                let lx = (x1 + x2) / 2.0;
-                let ly = base - h;
-                let w = 8.0 + 7.0 * label.len() as f64;
-                let _ = writeln!(
-                    labels,
-                    r#"<rect class="pill" x="{:.1}" y="{:.1}" width="{w:.1}" height="16" rx="8" stroke="{color}"/>"#,
-                    lx - w / 2.0,
-                    ly - 8.0
-                );
-                let _ = writeln!(
-                    labels,
-                    r#"<text class="dist" x="{lx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                    ly + 4.0,
-                    escape(&label)
-                );
-            }
+        for &(i, j) in &self.arcs {
+            let base = self.top[i].y;
+            let (x1, x2) = (self.top[i].center(), self.top[j].center());
+            let there = topo.distance(ids[i], ids[j]);
+            let back = topo.distance(ids[j], ids[i]);
+            let h = arc_height(j - i);
+            let color = distance_color(there.max(back), lo, hi);
+            let _ = writeln!(
+                self.svg,
+                r#"<path class="arc" d="M {x1:.1} {base:.1} C {x1:.1} {c:.1}, {x2:.1} {c:.1}, {x2:.1} {base:.1}" stroke="{color}"/>"#,
+                c = base - h * 4.0 / 3.0,
+            );
+            let label = if back == there {
+                there.to_string()
+            } else {
+                format!("{there}/{back}")
+            };
+            let lx = (x1 + x2) / 2.0;
+            let ly = base - h;
+            let w = 8.0 + 7.0 * label.len() as f64;
+            let _ = writeln!(
+                labels,
+                r#"<rect class="pill" x="{:.1}" y="{:.1}" width="{w:.1}" height="16" rx="8" stroke="{color}"/>"#,
+                lx - w / 2.0,
+                ly - 8.0
+            );
+            let _ = writeln!(
+                labels,
+                r#"<text class="dist" x="{lx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                ly + 4.0,
+                escape(&label)
+            );
         }
         self.svg.push_str(&labels);
     }
 
-    /// Whether node `j` is one of the nodes nearest to node `i`, when not
-    /// every other node is equally near.
-    fn is_nearest(&self, i: usize, j: usize) -> bool {
-        let topo = self.topo;
-        let from = self.boxes[i].node.id();
-        let others: Vec<u32> = self
-            .boxes
-            .iter()
-            .enumerate()
-            .filter(|&(k, _)| k != i)
-            .map(|(_, b)| topo.distance(from, b.node.id()))
-            .collect();
-        let Some(&nearest) = others.iter().min() else {
-            return false;
-        };
-        let ties = others.iter().filter(|&&d| d == nearest).count();
-        ties < others.len() && nearest == topo.distance(from, self.boxes[j].node.id())
-    }
-
-    fn initiator_depth(&self) -> f64 {
-        let spans = self
-            .initiator_pairs()
-            .into_iter()
-            .map(|(i, j)| i.abs_diff(j));
-        spans.max().map_or(0.0, |s| 20.0 + arc_height(s) * 0.6)
-    }
-
-    /// (memory-only node, initiator node) pairs by box index.
-    fn initiator_pairs(&self) -> Vec<(usize, usize)> {
-        let mut pairs = Vec::new();
-        for (i, b) in self.boxes.iter().enumerate() {
-            if b.node.has_cpus() {
-                continue;
-            }
-            for init in b.node.local_initiators().nodes() {
-                if let Some(j) = self.boxes.iter().position(|o| o.node.id() == init) {
-                    if j != i {
-                        pairs.push((i, j));
-                    }
-                }
-            }
-        }
-        pairs
-    }
-
-    /// Dashed arcs below the row from memory-only nodes to their initiators.
-    fn initiator_arcs(&mut self) {
-        let base = self.row_y + self.box_h;
-        for (i, j) in self.initiator_pairs() {
-            let (x1, x2) = (self.center(i) + 12.0, self.center(j) - 12.0);
-            let h = arc_height(i.abs_diff(j)) * 0.6;
-            let c = base + h * 4.0 / 3.0;
-            let _ = writeln!(
-                self.svg,
-                r#"<path class="init" d="M {x1:.1} {base:.1} C {x1:.1} {c:.1}, {x2:.1} {c:.1}, {x2:.1} {base:.1}"/>"#
-            );
-        }
-    }
-
-    fn node_box(&mut self, i: usize) {
-        let b = &self.boxes[i];
-        let (x, y) = (b.x, self.row_y);
-        let class = if b.node.has_cpus() { "node" } else { "memnode" };
-        let _ = writeln!(
-            self.svg,
-            r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{BOX_W}" height="{:.1}" rx="8"/>"#,
-            self.box_h
-        );
-        let mut title = format!("node {}", b.node.id().index());
-        if !b.node.has_cpus() {
-            title.push_str(" · memory only");
-        }
-        text(&mut self.svg, x + 12.0, y + 22.0, "ntitle", &title);
-        let mut cy = y + 34.0;
-        if !b.chips.is_empty() {
-            let domains = self.topo.cache_domains();
-            for (k, cpu) in b.chips.iter().enumerate() {
-                let cx = x + 12.0 + (k % CHIPS_PER_ROW) as f64 * (CHIP_W + 2.0);
-                let ry = cy + (k / CHIPS_PER_ROW) as f64 * (CHIP_H + 4.0);
-                let tint = domain_tint(domains, *cpu);
+    /// Dashed lines from memory-only nodes up to their initiators.
+    fn initiator_links(&mut self) {
+        for (b, tops) in self.bottom.iter().zip(&self.links) {
+            for &t in tops {
+                let top = &self.top[t];
                 let _ = writeln!(
                     self.svg,
-                    r#"<rect class="cpu" x="{cx:.1}" y="{ry:.1}" width="{CHIP_W}" height="{CHIP_H}" rx="3" fill="{tint}"/>"#
-                );
-                let _ = writeln!(
-                    self.svg,
-                    r#"<text class="cpun" x="{:.1}" y="{:.1}" text-anchor="middle">{cpu}</text>"#,
-                    cx + CHIP_W / 2.0,
-                    ry + 13.0
+                    r#"<path class="init" d="M {:.1} {:.1} L {:.1} {:.1}"/>"#,
+                    b.center(),
+                    b.y,
+                    top.center(),
+                    top.y + top.h
                 );
             }
-            cy += b.chip_rows as f64 * (CHIP_H + 4.0);
-        }
-        cy += 12.0;
-        let lines: Vec<(String, &'static str)> =
-            b.lines.iter().map(|l| (l.text.clone(), l.class)).collect();
-        for (line, class) in lines {
-            text(&mut self.svg, x + 12.0, cy, class, &line);
-            cy += LINE;
         }
     }
 
     fn unknown_box(&mut self) {
-        if self.unknown_devices.is_empty() {
+        if self.unknown.is_empty() {
             return;
         }
-        let x = MARGIN + self.boxes.len() as f64 * (BOX_W + GAP);
-        let y = self.row_y;
+        let (x, y, h) = self.unknown_at;
         let _ = writeln!(
             self.svg,
-            r#"<rect class="unknown" x="{x:.1}" y="{y:.1}" width="{BOX_W}" height="{:.1}" rx="8"/>"#,
-            self.box_h
+            r#"<rect class="unknown" x="{x:.1}" y="{y:.1}" width="{BOX_W}" height="{h:.1}" rx="8"/>"#
         );
         text(
             &mut self.svg,
@@ -396,10 +293,8 @@ impl<'a> Picture<'a> {
             "ntitle",
             "devices, node unknown",
         );
-        let mut lines = Vec::new();
-        device_lines(&mut lines, &self.unknown_devices);
         let mut cy = y + 44.0;
-        for line in lines {
+        for line in &self.unknown {
             text(&mut self.svg, x + 12.0, cy, line.class, &line.text);
             cy += LINE;
         }
@@ -468,18 +363,215 @@ impl<'a> Picture<'a> {
     }
 
     fn legend(&mut self, y: f64) {
-        let mut legend = String::from("arcs: SLIT distance between nodes (10 = local)");
-        if self.boxes.len() > MAX_FULL_MESH {
-            legend.push_str(", nearest nodes only");
+        let mut parts = Vec::new();
+        if !self.arcs.is_empty() {
+            let mut arcs = String::from("arcs: SLIT distance between nodes (10 = local)");
+            if self.top.len() > MAX_FULL_MESH {
+                arcs.push_str(", nearest nodes only");
+            }
+            parts.push(arcs);
+        } else if self.top.len() > 1 {
+            parts.push("every node is equally far from the others (see the matrix)".to_owned());
         }
-        if self.boxes.iter().any(|b| !b.node.has_cpus()) {
-            legend.push_str(" · dashed box: memory-only node · dashed arcs: its local initiators");
+        if !self.bottom.is_empty() {
+            parts.push(
+                "dashed box: memory-only node, dashed lines to its local initiators".to_owned(),
+            );
         }
         if !self.topo.cache_domains().is_empty() {
-            legend.push_str(" · CPU tint: shared last-level cache");
+            parts.push("CPU tint: shared last-level cache".to_owned());
         }
+        let legend = parts.join(" · ");
         text(&mut self.svg, MARGIN, y, "legend", &legend);
     }
+}
+
+/// The box of `node`, not yet placed.
+fn node_box<'a>(topo: &Topology, node: &'a Node) -> NodeBox<'a> {
+    let chips: Vec<u32> = if node.cpus().len() <= MAX_CHIPS {
+        node.cpus().iter().collect()
+    } else {
+        Vec::new()
+    };
+    let chip_rows = chips.len().div_ceil(CHIPS_PER_ROW);
+    let mut lines = Vec::new();
+    if node.has_cpus() {
+        let n = node.cpus().len();
+        let what = if n == 1 { "CPU" } else { "CPUs" };
+        push_wrapped(&mut lines, &format!("{n} {what}: {}", node.cpus()), "mono");
+    } else {
+        let near = node.local_cpus();
+        push_wrapped(&mut lines, &format!("near CPUs {near}"), "mono");
+    }
+    let mut memory = format!("memory {}", human_bytes(node.memory_bytes()));
+    if let Some(subtype) = node.subtype() {
+        let _ = write!(memory, " {subtype}");
+    }
+    if let Some(tier) = topo
+        .memory_tiers()
+        .iter()
+        .find(|t| t.nodes.contains_node(node.id()))
+    {
+        let _ = write!(memory, ", tier {}", tier.id);
+    }
+    lines.push(Line {
+        text: memory,
+        class: "mono",
+    });
+    let lat = topo.memory_attribute(MemAttrKind::Latency, node.id());
+    let bw = topo.memory_attribute(MemAttrKind::Bandwidth, node.id());
+    if lat.is_some() || bw.is_some() {
+        let figures: Vec<String> = lat
+            .map(|l| format!("{l} ns"))
+            .into_iter()
+            .chain(bw.map(bandwidth))
+            .collect();
+        lines.push(Line {
+            text: format!("HMAT: {}", figures.join(", ")),
+            class: "hmat",
+        });
+    }
+    let devices: Vec<&Device> = topo
+        .devices()
+        .iter()
+        .filter(|d| d.node() == Some(node.id()))
+        .collect();
+    device_lines(&mut lines, &devices);
+    NodeBox {
+        node,
+        x: 0.0,
+        y: 0.0,
+        h: 0.0,
+        lines,
+        chips,
+        chip_rows,
+    }
+}
+
+/// A bandwidth in MiB/s, shown in GiB/s from 1 GiB/s up.
+fn bandwidth(mibs: u64) -> String {
+    if mibs >= 1024 {
+        format!("{:.1} GiB/s", mibs as f64 / 1024.0)
+    } else {
+        format!("{mibs} MiB/s")
+    }
+}
+
+/// The common height of a row of boxes.
+fn row_height(boxes: &[NodeBox]) -> f64 {
+    44.0 + boxes.iter().map(NodeBox::content_h).fold(0.0, f64::max) + 10.0
+}
+
+/// Which top-row nodes get a distance arc: every pair among up to
+/// [`MAX_FULL_MESH`] nodes; beyond that, each node's nearest nodes, and
+/// none when every node is equally far from every other.
+fn arc_pairs(topo: &Topology, top: &[NodeBox]) -> Vec<(usize, usize)> {
+    let n = top.len();
+    let ids: Vec<_> = top.iter().map(|b| b.node.id()).collect();
+    let nearest = |i: usize, j: usize| {
+        let others: Vec<u32> = (0..n)
+            .filter(|&k| k != i)
+            .map(|k| topo.distance(ids[i], ids[k]))
+            .collect();
+        let Some(&min) = others.iter().min() else {
+            return false;
+        };
+        let ties = others.iter().filter(|&&d| d == min).count();
+        ties < others.len() && topo.distance(ids[i], ids[j]) == min
+    };
+    let mut pairs = Vec::new();
+    for i in 0..n {
+        for j in i + 1..n {
+            if n <= MAX_FULL_MESH || nearest(i, j) || nearest(j, i) {
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs
+}
+
+/// Places memory-only nodes in a row at `y`, each under the top-row nodes
+/// it is local to, without overlaps. Returns the placed boxes and, for
+/// each, the top boxes to link it to.
+fn place_bottom_row<'a>(
+    top: &[NodeBox<'a>],
+    bottom: Vec<NodeBox<'a>>,
+    y: f64,
+) -> (Vec<NodeBox<'a>>, Vec<Vec<usize>>) {
+    let h = row_height(&bottom);
+    let mut placed: Vec<(Option<f64>, Vec<usize>, NodeBox<'a>)> = bottom
+        .into_iter()
+        .map(|b| {
+            let initiators = b.node.local_initiators();
+            let mut near: Vec<usize> = (0..top.len())
+                .filter(|&t| initiators.contains_node(top[t].node.id()))
+                .collect();
+            if near.is_empty() {
+                near = (0..top.len())
+                    .filter(|&t| top[t].node.cpus().intersects(b.node.local_cpus()))
+                    .collect();
+            }
+            let anchor = (!near.is_empty())
+                .then(|| near.iter().map(|&t| top[t].center()).sum::<f64>() / near.len() as f64);
+            (anchor, near, b)
+        })
+        .collect();
+    placed.sort_by(|a, b| {
+        let key = |p: &(Option<f64>, Vec<usize>, NodeBox)| (p.0.unwrap_or(f64::MAX), p.2.node.id());
+        let (ka, kb) = (key(a), key(b));
+        ka.0.total_cmp(&kb.0).then(ka.1.cmp(&kb.1))
+    });
+    let mut next = MARGIN;
+    let mut boxes = Vec::with_capacity(placed.len());
+    let mut links = Vec::with_capacity(placed.len());
+    for (anchor, near, mut b) in placed {
+        b.x = anchor.map_or(next, |a| (a - BOX_W / 2.0).max(next));
+        b.y = y;
+        b.h = h;
+        next = b.x + BOX_W + 20.0;
+        boxes.push(b);
+        links.push(near);
+    }
+    (boxes, links)
+}
+
+/// One node's box: frame, title, CPU squares and text lines.
+fn draw_box(b: &NodeBox, domains: &[CpuSet]) -> String {
+    let mut svg = String::new();
+    let (x, y) = (b.x, b.y);
+    let class = if b.node.has_cpus() { "node" } else { "memnode" };
+    let _ = writeln!(
+        svg,
+        r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{BOX_W}" height="{:.1}" rx="8"/>"#,
+        b.h
+    );
+    let mut title = format!("node {}", b.node.id().index());
+    if !b.node.has_cpus() {
+        title.push_str(" · memory only");
+    }
+    text(&mut svg, x + 12.0, y + 22.0, "ntitle", &title);
+    let mut cy = y + 34.0;
+    for (k, cpu) in b.chips.iter().enumerate() {
+        let cx = x + 12.0 + (k % CHIPS_PER_ROW) as f64 * (CHIP_W + 2.0);
+        let ry = cy + (k / CHIPS_PER_ROW) as f64 * (CHIP_H + 4.0);
+        let tint = domain_tint(domains, *cpu);
+        let _ = writeln!(
+            svg,
+            r#"<rect class="cpu" x="{cx:.1}" y="{ry:.1}" width="{CHIP_W}" height="{CHIP_H}" rx="3" fill="{tint}"/>"#
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text class="cpun" x="{:.1}" y="{:.1}" text-anchor="middle">{cpu}</text>"#,
+            cx + CHIP_W / 2.0,
+            ry + 13.0
+        );
+    }
+    cy += b.chip_rows as f64 * (CHIP_H + 4.0) + 12.0;
+    for line in &b.lines {
+        text(&mut svg, x + 12.0, cy, line.class, &line.text);
+        cy += LINE;
+    }
+    svg
 }
 
 const STYLE: &str = r##"<style>
@@ -518,9 +610,16 @@ fn device_lines(lines: &mut Vec<Line>, devices: &[&Device]) {
     }
     let shown = devices.len().min(MAX_DEVICES);
     let mut sorted: Vec<&&Device> = devices.iter().collect();
-    sorted.sort_by_key(|d| (d.kind(), d.name()));
+    // Interfaces and disks say more to a reader than PCI addresses.
+    sorted.sort_by_key(|d| (KIND_ORDER.iter().position(|&k| k == d.kind()), d.name()));
+    let counts: Vec<String> = KIND_ORDER
+        .iter()
+        .map(|&kind| (kind, devices.iter().filter(|d| d.kind() == kind).count()))
+        .filter(|&(_, n)| n > 0)
+        .map(|(kind, n)| format!("{n} {}", kind_name(kind)))
+        .collect();
     lines.push(Line {
-        text: format!("devices ({})", devices.len()),
+        text: format!("devices: {}", counts.join(", ")),
         class: "devh",
     });
     for dev in sorted.iter().take(shown) {

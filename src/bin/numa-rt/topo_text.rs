@@ -140,7 +140,7 @@ fn cache_domains_of(topo: &Topology, node: &Node) -> Vec<(CpuSet, String)> {
 }
 
 fn device_lines(out: &mut String, devices: &[&Device]) {
-    for kind in [DeviceKind::Pci, DeviceKind::Net, DeviceKind::Block] {
+    for kind in [DeviceKind::Net, DeviceKind::Block, DeviceKind::Pci] {
         let names: Vec<String> = devices
             .iter()
             .filter(|d| d.kind() == kind)
