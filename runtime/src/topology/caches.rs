@@ -43,7 +43,9 @@ fn last_level_cache(root: &FsRoot, cpu: u32) -> Option<CpuSet> {
         let Ok(level) = u32::try_from(level) else {
             continue;
         };
-        let kind = root.read_optional(&format!("{index}/type")).unwrap_or_default();
+        let kind = root
+            .read_optional(&format!("{index}/type"))
+            .unwrap_or_default();
         // Level 3 counts whatever its type; below that, only unified caches.
         if level != 3 && kind.trim() != "Unified" {
             continue;
@@ -55,7 +57,11 @@ fn last_level_cache(root: &FsRoot, cpu: u32) -> Option<CpuSet> {
             .read_list(&format!("{index}/shared_cpu_list"))
             .ok()
             .flatten()
-            .or_else(|| root.read_mask(&format!("{index}/shared_cpu_map")).ok().flatten());
+            .or_else(|| {
+                root.read_mask(&format!("{index}/shared_cpu_map"))
+                    .ok()
+                    .flatten()
+            });
         if let Some(shared) = shared {
             best = Some((level, shared));
         }

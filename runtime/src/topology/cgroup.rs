@@ -54,7 +54,11 @@ pub(crate) fn limits(root: &FsRoot) -> Result<Limits, TopologyError> {
     let Some(name) = cgroup_name(root) else {
         return Ok(Limits::default());
     };
-    let dir = format!("{}/{}", mount.trim_end_matches('/'), name.trim_start_matches('/'));
+    let dir = format!(
+        "{}/{}",
+        mount.trim_end_matches('/'),
+        name.trim_start_matches('/')
+    );
     let dir = dir.trim_end_matches('/');
     Ok(Limits {
         cpus: root.read_list(&format!("{dir}/{}", flavor.file("cpus")))?,
@@ -126,7 +130,9 @@ fn unescape_mount_field(field: &str) -> String {
         if bytes[i] == b'\\' && i + 3 < bytes.len() {
             let digits = &bytes[i + 1..i + 4];
             if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let value = digits.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
                 if let Ok(byte) = u8::try_from(value) {
                     out.push(byte);
                     i += 4;
@@ -160,11 +166,19 @@ mod tests {
     fn cgroup_v2_uses_effective_files() {
         let dir = tempfile::tempdir().unwrap();
         let b = dir.path();
-        write(b, "proc/mounts", "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n");
+        write(
+            b,
+            "proc/mounts",
+            "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n",
+        );
         write(b, "sys/fs/cgroup/cgroup.controllers", "cpu cpuset memory\n");
         write(b, "proc/self/cgroup", "0::/job.slice/x\n");
         write(b, "sys/fs/cgroup/job.slice/x/cpuset.cpus", "0-7\n");
-        write(b, "sys/fs/cgroup/job.slice/x/cpuset.cpus.effective", "2-3\n");
+        write(
+            b,
+            "sys/fs/cgroup/job.slice/x/cpuset.cpus.effective",
+            "2-3\n",
+        );
         write(b, "sys/fs/cgroup/job.slice/x/cpuset.mems.effective", "1\n");
         let l = limits_of(b);
         assert_eq!(l.cpus.unwrap().to_string(), "2-3");

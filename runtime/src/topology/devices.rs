@@ -82,20 +82,36 @@ mod tests {
         fs::create_dir_all(b.join(pci).join("net/eth1")).unwrap();
         fs::create_dir_all(b.join(pci).join("nvme/nvme0/nvme0n1/nvme0n1p1")).unwrap();
         fs::write(b.join(pci).join("numa_node"), "1\n").unwrap();
-        fs::write(b.join(pci).join("nvme/nvme0/nvme0n1/nvme0n1p1/partition"), "1\n").unwrap();
-        fs::write(b.join("sys/devices/pci0000:80/0000:80:02.0/numa_node"), "-1\n").unwrap();
+        fs::write(
+            b.join(pci).join("nvme/nvme0/nvme0n1/nvme0n1p1/partition"),
+            "1\n",
+        )
+        .unwrap();
+        fs::write(
+            b.join("sys/devices/pci0000:80/0000:80:02.0/numa_node"),
+            "-1\n",
+        )
+        .unwrap();
         fs::create_dir_all(b.join("sys/devices/virtual/net/lo")).unwrap();
         for d in ["sys/bus/pci/devices", "sys/class/net", "sys/block"] {
             fs::create_dir_all(b.join(d)).unwrap();
         }
         // Absolute links, as a saved tree may hold: re-rooted.
-        symlink(format!("/{pci}"), b.join("sys/bus/pci/devices/0000:81:00.0")).unwrap();
+        symlink(
+            format!("/{pci}"),
+            b.join("sys/bus/pci/devices/0000:81:00.0"),
+        )
+        .unwrap();
         symlink(
             "/sys/devices/pci0000:80/0000:80:02.0",
             b.join("sys/bus/pci/devices/0000:80:02.0"),
         )
         .unwrap();
-        symlink(format!("../../../{pci}/net/eth1"), b.join("sys/class/net/eth1")).unwrap();
+        symlink(
+            format!("../../../{pci}/net/eth1"),
+            b.join("sys/class/net/eth1"),
+        )
+        .unwrap();
         symlink("../../devices/virtual/net/lo", b.join("sys/class/net/lo")).unwrap();
         symlink(
             format!("../../{pci}/nvme/nvme0/nvme0n1"),

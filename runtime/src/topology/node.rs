@@ -165,6 +165,9 @@ mod tests {
         assert_eq!(a.latency_ns(), Some(85));
         assert_eq!(a.bandwidth_mibs(), Some(1000));
         assert_eq!(Access::default().latency_ns(), None);
-        assert_eq!(mean_or_either(Some(u64::MAX), Some(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            mean_or_either(Some(u64::MAX), Some(u64::MAX)),
+            Some(u64::MAX)
+        );
     }
 }

@@ -249,10 +249,8 @@ fn fix_localities(root: &FsRoot, slots: &mut [Option<Node>], matrix: Option<&[Ve
         .iter()
         .map(|s| s.as_ref().is_some_and(|n| !n.cpus.is_empty()))
         .collect();
-    for i in 0..slots.len() {
-        if has_cpus[i] {
-            add_initiator_cpus(root, slots, i);
-        }
+    for (i, _) in has_cpus.iter().enumerate().filter(|(_, &cpus)| cpus) {
+        add_initiator_cpus(root, slots, i);
     }
     for i in 0..slots.len() {
         if slots[i].is_none() {
@@ -387,7 +385,9 @@ mod tests {
     }
 
     fn read_tree(base: &Path) -> SysNodes {
-        read(&FsRoot::open(base.to_owned()).unwrap()).unwrap().unwrap()
+        read(&FsRoot::open(base.to_owned()).unwrap())
+            .unwrap()
+            .unwrap()
     }
 
     fn cpus_of(nodes: &SysNodes) -> Vec<(u32, String, String)> {
@@ -410,7 +410,10 @@ mod tests {
         let n = read_tree(b);
         assert_eq!(
             cpus_of(&n),
-            [(0, "0-1".into(), "0-1".into()), (4, "2-3".into(), "2-3".into())]
+            [
+                (0, "0-1".into(), "0-1".into()),
+                (4, "2-3".into(), "2-3".into())
+            ]
         );
         assert_eq!(n.nodes[1].memory_bytes, 2048 * 1024);
         assert_eq!(n.distances, Some(vec![vec![10, 21], vec![21, 10]]));
@@ -488,7 +491,11 @@ mod tests {
     fn cpumap_fallback_and_missing_files() {
         let dir = tempfile::tempdir().unwrap();
         let b = dir.path();
-        write(b, &format!("{NODE_DIR}/node0/cpumap"), "00000000,00000003\n");
+        write(
+            b,
+            &format!("{NODE_DIR}/node0/cpumap"),
+            "00000000,00000003\n",
+        );
         // No cpulist nor cpumap: dropped.
         fs::create_dir_all(b.join(format!("{NODE_DIR}/node1"))).unwrap();
         let n = read_tree(b);

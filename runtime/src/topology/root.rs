@@ -93,7 +93,9 @@ impl FsRoot {
         let text = self.read_optional(rel)?;
         let text = text.trim_start();
         match text.strip_prefix('-') {
-            Some(rest) => leading_u64(rest).and_then(|n| i64::try_from(n).ok()).map(|n| -n),
+            Some(rest) => leading_u64(rest)
+                .and_then(|n| i64::try_from(n).ok())
+                .map(|n| -n),
             None => leading_u64(text).and_then(|n| i64::try_from(n).ok()),
         }
     }
@@ -224,7 +226,10 @@ mod tests {
         assert!(root.read_list::<()>("a/missing").unwrap().is_none());
         let err = root.read_list::<()>("a/bad").unwrap_err();
         assert!(err.to_string().contains("a/bad"), "{err}");
-        assert_eq!(root.list_dir("a").unwrap(), ["bad", "list", "mask", "neg", "nul", "num"]);
+        assert_eq!(
+            root.list_dir("a").unwrap(),
+            ["bad", "list", "mask", "neg", "nul", "num"]
+        );
     }
 
     #[test]
@@ -251,7 +256,8 @@ mod tests {
             Path::new("sys/devices/pci0000:00/0000:00:01.0/net/eth0")
         );
         assert_eq!(
-            root.resolve("/sys/bus/pci/devices/0000:00:01.0/../../..").unwrap(),
+            root.resolve("/sys/bus/pci/devices/0000:00:01.0/../../..")
+                .unwrap(),
             Path::new("sys")
         );
         // `..` cannot climb out of the root.

@@ -45,7 +45,10 @@ fn discover(
     let online = match cpus::online_cpus(root)? {
         Some(cpus) => cpus,
         None => match (&sys_nodes, &affinity) {
-            (Some(n), _) => n.nodes.iter().fold(CpuSet::new(), |acc, n| acc.union(&n.cpus)),
+            (Some(n), _) => n
+                .nodes
+                .iter()
+                .fold(CpuSet::new(), |acc, n| acc.union(&n.cpus)),
             (None, Some(aff)) => aff.clone(),
             (None, None) => {
                 return Err(TopologyError::file(
@@ -83,7 +86,12 @@ fn discover(
             .map(|&i| kept.iter().map(|&j| rows[i][j]).collect::<Vec<u32>>())
             .collect::<Vec<_>>()
     });
-    let dax: Vec<_> = dax.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| d).collect();
+    let dax: Vec<_> = dax
+        .into_iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(d, _)| d)
+        .collect();
     let mut keep_iter = keep.iter();
     node_list.retain(|_| keep_iter.next().copied().unwrap_or(false));
 
@@ -190,8 +198,16 @@ mod tests {
             cpu(b, n);
         }
         for (id, cpus, dist) in [(0, "0-1", "10 20\n"), (1, "2-3", "20 10\n")] {
-            write(b, &format!("sys/devices/system/node/node{id}/cpulist"), cpus);
-            write(b, &format!("sys/devices/system/node/node{id}/distance"), dist);
+            write(
+                b,
+                &format!("sys/devices/system/node/node{id}/cpulist"),
+                cpus,
+            );
+            write(
+                b,
+                &format!("sys/devices/system/node/node{id}/distance"),
+                dist,
+            );
         }
         write(b, "proc/mounts", "none /dev/cpuset cpuset rw 0 0\n");
         write(b, "proc/self/cpuset", "/job\n");
@@ -250,6 +266,9 @@ mod tests {
         assert!(!topo.cpus().is_empty());
         let aff = affinity().unwrap();
         assert!(topo.cpus().is_subset(&aff));
-        assert!(topo.nodes().iter().all(|n| n.cpus().is_subset(n.local_cpus())));
+        assert!(topo
+            .nodes()
+            .iter()
+            .all(|n| n.cpus().is_subset(n.local_cpus())));
     }
 }

@@ -61,7 +61,11 @@ pub(crate) fn guess_subtypes(nodes: &mut [Node], dax: &[Option<DaxKind>]) {
     // By kind, then by decreasing bandwidth.
     tiers.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let first_spm = tiers.iter().take_while(|t| t.0 == Kind::Unknown).count();
-    let first_nvm = first_spm + tiers[first_spm..].iter().take_while(|t| t.0 == Kind::Spm).count();
+    let first_nvm = first_spm
+        + tiers[first_spm..]
+            .iter()
+            .take_while(|t| t.0 == Kind::Spm)
+            .count();
     let max_unknown_bw = if first_spm > 0 { tiers[0].1 } else { 0 };
     let min_spm_bw = if first_nvm > first_spm {
         tiers[first_nvm - 1].1
