@@ -1,0 +1,260 @@
+//! Which heap serves the calling thread.
+//!
+//! Each thread keeps its heaps (one per node it allocated on) and the node
+//! it runs on in a thread-local. The node comes from `getcpu`, refreshed
+//! every [`REFRESH_EVERY`] allocations, unless the runtime pinned it with
+//! [`set_thread_node`]. Nothing here allocates through the global
+//! allocator: heaps are mapped directly.
+//!
+//! When the thread-local is gone (during thread exit), busy (a reentrant
+//! call while a heap is being set up) or full (a thread using more nodes
+//! than it has slots), a lock-protected shared heap per node serves
+//! instead; its blocks are freed through the remote path, so they need no
+//! lock to free.
+
+use crate::heap::Heap;
+use crate::os::{self, OsError};
+use crate::NodeId;
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+/// `thread_id` of shared heaps: never equal to a thread's id.
+pub(crate) const SHARED_ID: usize = 1;
+/// Allocations between two `getcpu` checks of an unpinned thread.
+const REFRESH_EVERY: u32 = 4096;
+/// Nodes one thread keeps its own heap for.
+const SLOTS: usize = 8;
+
+thread_local! {
+    /// Its address identifies the thread (no destructor, so always there).
+    static ANCHOR: u8 = const { 0 };
+    static HEAPS: ThreadHeaps = const { ThreadHeaps::new() };
+}
+
+/// The calling thread's id: the address of a thread-local, unique among
+/// live threads, never 0 or [`SHARED_ID`].
+#[inline(always)]
+pub(crate) fn id() -> usize {
+    ANCHOR.with(|a| a as *const u8 as usize)
+}
+
+struct ThreadHeaps {
+    node: Cell<NodeId>,
+    pinned: Cell<bool>,
+    countdown: Cell<u32>,
+    /// The heap for `node`.
+    local: Cell<*mut Heap>,
+    slots: [Cell<*mut Heap>; SLOTS],
+    busy: Cell<bool>,
+}
+
+impl ThreadHeaps {
+    const fn new() -> ThreadHeaps {
+        ThreadHeaps {
+            node: Cell::new(NodeId::new(0)),
+            pinned: Cell::new(false),
+            countdown: Cell::new(0),
+            local: Cell::new(ptr::null_mut()),
+            slots: [const { Cell::new(ptr::null_mut()) }; SLOTS],
+            busy: Cell::new(false),
+        }
+    }
+
+    /// The heap for `node` (`None`: the thread's node), `Ok(None)` when the
+    /// shared heap must serve.
+    #[inline(always)]
+    fn heap_for(&self, node: Option<NodeId>) -> Result<Option<*mut Heap>, OsError> {
+        let local = self.local.get();
+        match node {
+            None => {
+                let n = self.countdown.get();
+                if n != 0 && !local.is_null() {
+                    self.countdown.set(n - 1);
+                    return Ok(Some(local));
+                }
+                self.refresh()
+            }
+            Some(node) => {
+                // SAFETY: heaps are never freed.
+                if !local.is_null() && unsafe { (*local).node } == node {
+                    return Ok(Some(local));
+                }
+                self.find_or_acquire(node)
+            }
+        }
+    }
+
+    #[cold]
+    fn refresh(&self) -> Result<Option<*mut Heap>, OsError> {
+        if self.busy.get() {
+            return Ok(None);
+        }
+        if !self.pinned.get() {
+            let node = os::system()
+                .current_cpu()
+                .map_or(NodeId::new(0), |(_, node)| node);
+            self.node.set(node);
+        }
+        self.countdown.set(REFRESH_EVERY);
+        let heap = self.find_or_acquire(self.node.get())?;
+        self.local.set(heap.unwrap_or(ptr::null_mut()));
+        Ok(heap)
+    }
+
+    #[cold]
+    fn find_or_acquire(&self, node: NodeId) -> Result<Option<*mut Heap>, OsError> {
+        let mut free_slot = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let h = slot.get();
+            if h.is_null() {
+                free_slot.get_or_insert(i);
+            // SAFETY: heaps are never freed.
+            } else if unsafe { (*h).node } == node {
+                return Ok(Some(h));
+            }
+        }
+        let Some(i) = free_slot else {
+            return Ok(None);
+        };
+        if self.busy.replace(true) {
+            return Ok(None);
+        }
+        let tid = id();
+        let heap = match adopt(node, tid) {
+            Some(h) => Ok(h),
+            None => Heap::create(os::system(), node, tid).map(|h| h.as_ptr()),
+        };
+        self.busy.set(false);
+        let heap = heap?;
+        self.slots[i].set(heap);
+        Ok(Some(heap))
+    }
+}
+
+impl Drop for ThreadHeaps {
+    fn drop(&mut self) {
+        self.local.set(ptr::null_mut());
+        for slot in &self.slots {
+            let h = slot.replace(ptr::null_mut());
+            if !h.is_null() {
+                abandon(h);
+            }
+        }
+    }
+}
+
+/// An intrusive list of heaps through `Heap::abandoned_next`.
+struct HeapList(*mut Heap);
+// SAFETY: the list is only touched under its mutex; heaps live forever.
+unsafe impl Send for HeapList {}
+
+static ABANDONED: Mutex<HeapList> = Mutex::new(HeapList(ptr::null_mut()));
+static SHARED: Mutex<HeapList> = Mutex::new(HeapList(ptr::null_mut()));
+
+fn abandon(h: *mut Heap) {
+    // SAFETY: the exiting thread owns `h`; after the store below it never
+    // touches it again, and the list is guarded by its mutex.
+    unsafe {
+        (*h).maintain(true);
+        (*h).thread_id.store(0, Ordering::Release);
+        let mut list = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+        (*h).abandoned_next = list.0;
+        list.0 = h;
+    }
+}
+
+fn adopt(node: NodeId, tid: usize) -> Option<*mut Heap> {
+    let mut list = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut link: *mut *mut Heap = &mut list.0;
+    // SAFETY: list members are live heaps owned by nobody; we hold the lock.
+    unsafe {
+        while !(*link).is_null() {
+            let h = *link;
+            if (*h).node == node {
+                *link = (*h).abandoned_next;
+                (*h).abandoned_next = ptr::null_mut();
+                (*h).thread_id.store(tid, Ordering::Release);
+                return Some(h);
+            }
+            link = ptr::addr_of_mut!((*h).abandoned_next);
+        }
+    }
+    None
+}
+
+/// Runs `f` on the calling thread's heap for `node` (`None`: the thread's
+/// current node), or on the node's shared heap under its lock.
+#[inline(always)]
+pub(crate) fn with_heap<R>(node: Option<NodeId>, f: impl FnOnce(&mut Heap) -> R) -> Result<R, OsError> {
+    let own = HEAPS.try_with(|t| t.heap_for(node));
+    match own {
+        // SAFETY: the heap is owned by this thread and never freed; `f`
+        // runs before anything else on this thread can touch it.
+        Ok(Ok(Some(h))) => Ok(f(unsafe { &mut *h })),
+        Ok(Err(e)) => Err(e),
+        _ => with_shared(node.unwrap_or_else(current_node), f),
+    }
+}
+
+#[cold]
+fn with_shared<R>(node: NodeId, f: impl FnOnce(&mut Heap) -> R) -> Result<R, OsError> {
+    let mut list = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut h = list.0;
+    // SAFETY: shared heaps are live forever and used only under the lock.
+    unsafe {
+        while !h.is_null() && (*h).node != node {
+            h = (*h).abandoned_next;
+        }
+        if h.is_null() {
+            h = Heap::create(os::system(), node, SHARED_ID)?.as_ptr();
+            (*h).abandoned_next = list.0;
+            list.0 = h;
+        }
+        Ok(f(&mut *h))
+    }
+}
+
+/// The node the calling thread allocates on.
+pub(crate) fn current_node() -> NodeId {
+    let cached = HEAPS
+        .try_with(|t| (t.pinned.get() || !t.local.get().is_null()).then(|| t.node.get()))
+        .ok()
+        .flatten();
+    cached.unwrap_or_else(|| {
+        os::system()
+            .current_cpu()
+            .map_or(NodeId::new(0), |(_, node)| node)
+    })
+}
+
+/// Makes the calling thread allocate from `node` (the runtime calls this
+/// on workers pinned to a node, or on an emulated node), or with `None`,
+/// from the node of whatever CPU it runs on again.
+pub fn set_thread_node(node: Option<NodeId>) {
+    let _ = HEAPS.try_with(|t| {
+        t.pinned.set(node.is_some());
+        if let Some(node) = node {
+            t.node.set(node);
+        }
+        t.local.set(ptr::null_mut());
+        t.countdown.set(0);
+    });
+}
+
+/// Gives the calling thread's free memory back to the kernel now: empty
+/// pages are purged and empty segments unmapped once they have been empty
+/// for a short while (250 ms), instead of waiting for the next periodic
+/// pass.
+pub fn trim() {
+    let _ = HEAPS.try_with(|t| {
+        for slot in &t.slots {
+            let h = slot.get();
+            if !h.is_null() {
+                // SAFETY: the heap is this thread's.
+                unsafe { (*h).maintain(true) };
+            }
+        }
+    });
+}
