@@ -19,6 +19,7 @@ mod devices;
 mod distances;
 mod error;
 mod idset;
+mod knl;
 mod memattr;
 mod node;
 mod nodes;

@@ -17,6 +17,7 @@
 
 use numa_rt_alloc::NodeId;
 
+use super::knl;
 use super::memattr::MemAttrKind;
 use super::root::{leading_u64, FsRoot};
 use super::{Access, CpuSet, Node, NodeSet, TopologyError};
@@ -44,9 +45,10 @@ pub(crate) struct SysNodes {
     pub(crate) distances: Option<Vec<Vec<u32>>>,
 }
 
-/// Reads the nodes under `root`. `Ok(None)` when the kernel shows no
-/// `node/` directory or no usable node in it.
-pub(crate) fn read(root: &FsRoot) -> Result<Option<SysNodes>, TopologyError> {
+/// Reads the nodes under `root` (`live` when it is the running machine).
+/// `Ok(None)` when the kernel shows no `node/` directory or no usable node
+/// in it.
+pub(crate) fn read(root: &FsRoot, live: bool) -> Result<Option<SysNodes>, TopologyError> {
     if !root.is_dir(NODE_DIR) {
         return Ok(None);
     }
@@ -78,13 +80,20 @@ pub(crate) fn read(root: &FsRoot) -> Result<Option<SysNodes>, TopologyError> {
         .map(|slot| slot.as_ref().and_then(|n| dax_kind(root, n.id.index())))
         .collect();
 
-    let matrix = if ids.len() >= 2 {
+    let mut matrix = if ids.len() >= 2 {
         read_matrix(root, &ids)
     } else {
         None
     };
 
-    fix_localities(root, &mut slots, matrix.as_deref());
+    if knl::detect(root, live) {
+        // Xeon Phi: nodes are paired by the processor's modes; hwloc uses
+        // neither the SLIT nor HMAT there.
+        knl::apply(root, &mut slots, matrix.as_deref());
+        matrix = None;
+    } else {
+        fix_localities(root, &mut slots, matrix.as_deref());
+    }
 
     // Keep the nodes that were created, with their distance rows.
     let kept: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_some()).collect();
@@ -385,7 +394,7 @@ mod tests {
     }
 
     fn read_tree(base: &Path) -> SysNodes {
-        read(&FsRoot::open(base.to_owned()).unwrap())
+        read(&FsRoot::open(base.to_owned()).unwrap(), false)
             .unwrap()
             .unwrap()
     }
@@ -524,7 +533,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = dir.path();
         node(b, 0, "0-q\n", 1, "10\n");
-        let err = read(&FsRoot::open(b.to_owned()).unwrap()).unwrap_err();
+        let err = read(&FsRoot::open(b.to_owned()).unwrap(), false).unwrap_err();
         assert!(err.to_string().contains("node0/cpulist"), "{err}");
     }
 

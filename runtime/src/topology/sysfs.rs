@@ -41,7 +41,7 @@ fn discover(
     affinity: Option<CpuSet>,
 ) -> Result<Topology, TopologyError> {
     let limits = cgroup::limits(root)?;
-    let sys_nodes = nodes::read(root)?;
+    let sys_nodes = nodes::read(root, source == Source::Live)?;
     let online = match cpus::online_cpus(root)? {
         Some(cpus) => cpus,
         None => match (&sys_nodes, &affinity) {
