@@ -140,6 +140,8 @@ pub(crate) fn apply(root: &FsRoot, slots: &mut [Option<Node>], matrix: Option<&[
 /// Distinct off-diagonal SLIT values (upper triangle) with how often each
 /// occurs, plus the local distance 10 counted once per node; sorted by
 /// occurrences. `None` when the matrix does not look like a KNL one.
+// The matrix is read by (row, column) positions, as in the SLIT itself.
+#[allow(clippy::needless_range_loop)]
 fn summarize(n: usize, matrix: Option<&[Vec<u32>]>) -> Option<Vec<(u32, usize)>> {
     let mut values = vec![(10u32, n)];
     if n == 1 {
@@ -178,6 +180,7 @@ fn summarize(n: usize, matrix: Option<&[Vec<u32>]>) -> Option<Vec<(u32, usize)>>
 
 /// The (DDR, MCDRAM) node pairs of an SNC2 (4 nodes) or SNC4 (8 nodes)
 /// Flat/Hybrid matrix, by position in the node list.
+#[allow(clippy::needless_range_loop)]
 fn identify(m: &[Vec<u32>], summary: &[(u32, usize)], snc: usize) -> Option<Vec<(usize, usize)>> {
     let counts: Vec<usize> = summary.iter().map(|&(_, c)| c).collect();
     // Which summary entry is DDR-to-DDR and which DDR-to-local-MCDRAM.
@@ -217,7 +220,7 @@ fn read_hwdata(root: &FsRoot) -> HwData {
     };
     let Some(version) = text
         .strip_prefix("version: ")
-        .and_then(|rest| super::root::leading_u64(rest))
+        .and_then(super::root::leading_u64)
     else {
         return hw;
     };
