@@ -615,3 +615,191 @@ pub(crate) unsafe fn block_size_of(p: *const u8) -> usize {
     // SAFETY: guaranteed by the caller.
     unsafe { (*page_of(segment_of(p), p)).block_size as usize }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::{system, FailingOs, Op};
+    use crate::size_class::{class_of, class_size};
+    use crate::thread;
+    use std::collections::HashSet;
+
+    fn private_heap(os: &'static dyn Os) -> &'static mut Heap {
+        let node = thread::current_node();
+        // SAFETY: the heap is new and only this test's thread uses it.
+        unsafe { &mut *Heap::create(os, node, thread::id()).unwrap().as_ptr() }
+    }
+
+    impl Heap {
+        fn segment_count(&self) -> usize {
+            let _g = locked(&self.lock);
+            let mut n = 0;
+            for kind in &self.segments {
+                for list in kind {
+                    let mut s = list.head;
+                    while !s.is_null() {
+                        n += 1;
+                        // SAFETY: we hold the lock; listed segments are live.
+                        s = unsafe { (*s).next };
+                    }
+                }
+            }
+            n
+        }
+    }
+
+    #[test]
+    fn every_class_gives_distinct_aligned_blocks_and_returns_them() {
+        let h = private_heap(system());
+        let tid = thread::id();
+        for c in 0..CLASSES {
+            let size = class_size(c);
+            let n = (1 << 20) / size + 3;
+            let mut seen = HashSet::new();
+            let mut blocks = Vec::new();
+            for i in 0..n {
+                // SAFETY: owner thread.
+                let p = unsafe { h.alloc(c, true) }.unwrap().as_ptr();
+                assert!(seen.insert(p as usize), "block handed out twice");
+                assert_eq!(p as usize % size.min(16).max(8), 0);
+                // SAFETY: the block holds `size` bytes.
+                unsafe { p.write_bytes(i as u8, size) };
+                blocks.push(p);
+            }
+            assert_eq!(h.in_use_bytes(), (n * size) as u64);
+            for (i, &p) in blocks.iter().enumerate() {
+                // SAFETY: the block holds `size` bytes; then freed once.
+                unsafe {
+                    assert_eq!(*p.add(size - 1), i as u8, "class {c} overlap");
+                    free_block(p, tid);
+                }
+            }
+            assert_eq!(h.in_use_bytes(), 0);
+        }
+        // SAFETY: owner thread.
+        unsafe { h.maintain(true) };
+    }
+
+    #[test]
+    fn remote_frees_come_back_in_batches() {
+        let h = private_heap(system());
+        let c = class_of(48);
+        // SAFETY: owner thread.
+        let blocks: Vec<usize> = (0..10_000)
+            .map(|_| unsafe { h.alloc(c, true) }.unwrap().as_ptr() as usize)
+            .collect();
+        let segments = h.segment_count();
+        let freed = blocks.clone();
+        std::thread::spawn(move || {
+            let tid = thread::id();
+            for p in freed {
+                // SAFETY: the blocks are live and freed once, remotely.
+                assert!(unsafe { free_block(p as *mut u8, tid) }.is_some());
+            }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(h.in_use_bytes(), 10_000 * 48, "not yet collected");
+        // The current page's uncarved rest comes first, then the freed blocks.
+        let reused: HashSet<usize> = (0..11_000)
+            // SAFETY: owner thread.
+            .map(|_| unsafe { h.alloc(c, true) }.unwrap().as_ptr() as usize)
+            .collect();
+        let old: HashSet<usize> = blocks.into_iter().collect();
+        assert!(old.is_subset(&reused), "remote frees are reused");
+        assert!(h.segment_count() <= segments + 1);
+        assert_eq!(h.remote_frees(), 10_000);
+    }
+
+    #[test]
+    fn full_pages_are_told_about_remote_frees() {
+        let h = private_heap(system());
+        let c = class_of(8192);
+        // Enough to fill several pages, which go to the full list.
+        // SAFETY: owner thread.
+        let blocks: Vec<usize> = (0..200)
+            .map(|_| unsafe { h.alloc(c, true) }.unwrap().as_ptr() as usize)
+            .collect();
+        let first_pages: Vec<usize> = blocks[..20].to_vec();
+        std::thread::spawn(move || {
+            let tid = thread::id();
+            for p in first_pages {
+                // SAFETY: live blocks, freed once.
+                unsafe { free_block(p as *mut u8, tid) };
+            }
+        })
+        .join()
+        .unwrap();
+        assert!(!h.ready.load(Ordering::Relaxed).is_null(), "owner was told");
+        let again: HashSet<usize> = (0..40)
+            // SAFETY: owner thread.
+            .map(|_| unsafe { h.alloc(c, true) }.unwrap().as_ptr() as usize)
+            .collect();
+        let expected: HashSet<usize> = blocks[..20].iter().copied().collect();
+        assert!(expected.is_subset(&again), "full pages came back");
+    }
+
+    #[test]
+    fn refused_map_and_bind_are_errors_not_crashes() {
+        static OS: FailingOs = FailingOs::new();
+        let h = private_heap(&OS);
+        OS.refuse(Op::Map);
+        // SAFETY: owner thread.
+        let err = unsafe { h.alloc(3, true) }.unwrap_err();
+        assert_eq!(err.op, "mmap");
+        OS.allow(Op::Map);
+        OS.refuse(Op::Bind);
+        // SAFETY: owner thread.
+        let err = unsafe { h.alloc(3, true) }.unwrap_err();
+        assert_eq!(err.op, "mbind");
+        // The global allocator's path keeps unbound memory instead.
+        // SAFETY: owner thread.
+        let p = unsafe { h.alloc(3, false) }.unwrap();
+        OS.allow(Op::Bind);
+        // SAFETY: the block is live and freed once.
+        unsafe { free_block(p.as_ptr(), thread::id()) };
+    }
+
+    #[test]
+    fn empty_memory_goes_back_to_the_kernel() {
+        let h = private_heap(system());
+        let c = class_of(1024);
+        // SAFETY: owner thread throughout.
+        unsafe {
+            let blocks: Vec<_> = (0..8192).map(|_| h.alloc(c, true).unwrap().as_ptr()).collect();
+            for &p in &blocks {
+                p.write_bytes(1, 1024);
+            }
+            assert!(h.segment_count() >= 2);
+            let probe = blocks[4000];
+            for &p in &blocks {
+                free_block(p, thread::id());
+            }
+            h.maintain(true);
+            let mut out = [(NodeId::new(0), 0usize); 4];
+            let n = crate::os::resident_nodes(probe, 1024, &mut out).unwrap();
+            assert_eq!(n, 0, "purged page is no longer resident");
+            std::thread::sleep(std::time::Duration::from_millis(DECAY_MS + 50));
+            h.maintain(false);
+            assert_eq!(h.segment_count(), 0, "empty segments unmapped after the decay");
+        }
+    }
+
+    #[test]
+    fn exiting_threads_abandon_their_heaps() {
+        let (p, tid) = std::thread::spawn(|| {
+            // SAFETY: a valid small size and alignment.
+            let p = unsafe { crate::raw::alloc(crate::raw::Place::Current, 100, 8, false) }
+                .unwrap();
+            (p.as_ptr() as usize, thread::id())
+        })
+        .join()
+        .unwrap();
+        let heap = unsafe { (*segment_of(p as *const u8)).heap };
+        // SAFETY: heaps are never freed.
+        assert_ne!(unsafe { (*heap).thread_id.load(Ordering::Acquire) }, tid);
+        // SAFETY: the block is live and freed once (remotely).
+        unsafe { crate::raw::dealloc(p as *mut u8, 100, 8) };
+        crate::trim();
+    }
+}

@@ -243,10 +243,11 @@ pub fn set_thread_node(node: Option<NodeId>) {
     });
 }
 
-/// Gives the calling thread's free memory back to the kernel now: empty
-/// pages are purged and empty segments unmapped once they have been empty
-/// for a short while (250 ms), instead of waiting for the next periodic
-/// pass.
+/// Gives free memory back to the kernel now, for the calling thread's
+/// heaps and for the heaps of exited threads: blocks other threads freed
+/// are collected, empty pages purged (`MADV_DONTNEED`), and segments that
+/// have been empty for a short while (250 ms) unmapped, instead of waiting
+/// for the next periodic pass.
 pub fn trim() {
     let _ = HEAPS.try_with(|t| {
         for slot in &t.slots {
@@ -257,4 +258,14 @@ pub fn trim() {
             }
         }
     });
+    let list = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut h = list.0;
+    while !h.is_null() {
+        // SAFETY: abandoned heaps have no owner while we hold the list
+        // lock (adopting one takes the same lock), so we may act as owner.
+        unsafe {
+            (*h).maintain(true);
+            h = (*h).abandoned_next;
+        }
+    }
 }
