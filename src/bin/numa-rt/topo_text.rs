@@ -65,13 +65,13 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node) {
     let _ = write!(out, "\nnode {id}: ");
     if node.has_cpus() {
         let n = node.cpus().len();
-        let _ = write!(out, "{n} {} {}", plural(n, "CPU", "CPUs"), node.cpus());
+        let _ = write!(out, "{n} {}", plural(n, "CPU", "CPUs"));
     } else {
         out.push_str("memory only");
     }
     let _ = write!(out, ", {}", human_bytes(node.memory_bytes()));
     if let Some(subtype) = node.subtype() {
-        let _ = write!(out, ", {subtype}");
+        let _ = write!(out, " {subtype}");
     }
     if node.memory_node() != node.id() {
         let _ = write!(
@@ -82,15 +82,18 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node) {
     }
     out.push('\n');
 
-    if !node.has_cpus() {
+    if node.has_cpus() {
+        wrap_items(out, &label("CPUs"), &list_items(node.cpus()), ",");
+    } else {
         let near = node.local_cpus();
         let initiators = node.local_initiators();
-        if initiators.is_empty() {
-            let _ = writeln!(out, "  near CPUs: {near} (no HMAT initiators; by distance)");
+        let how = if initiators.is_empty() {
+            "nearest by distance, no HMAT initiators".to_owned()
         } else {
             let what = plural(initiators.len(), "node", "nodes");
-            let _ = writeln!(out, "  local initiators: {what} {initiators} (CPUs {near})");
-        }
+            format!("local initiators: {what} {initiators}")
+        };
+        let _ = writeln!(out, "{}{near} ({how})", label("near CPUs"));
     }
 
     let domains = cache_domains_of(topo, node);
@@ -105,7 +108,7 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node) {
                 }
             })
             .collect();
-        wrap_items(out, "  cache domains: ", &items, " | ");
+        wrap_items(out, &label("caches"), &items, " | ");
     }
 
     let devices: Vec<&Device> = topo
@@ -114,6 +117,16 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node) {
         .filter(|d| d.node() == Some(node.id()))
         .collect();
     device_lines(out, &devices);
+}
+
+/// An indented label padded so that the values after it line up.
+fn label(name: &str) -> String {
+    format!("  {:<11}", format!("{name}:"))
+}
+
+/// The ranges of a set (`0-3`, `8`) as separate items, for wrapping.
+fn list_items<K>(set: &numa_rt::topology::IdSet<K>) -> Vec<String> {
+    set.to_string().split(',').map(str::to_owned).collect()
 }
 
 /// The cache domains holding CPUs of `node`, each with the CPUs it has on
@@ -147,8 +160,7 @@ fn device_lines(out: &mut String, devices: &[&Device]) {
             .map(|d| d.name().to_owned())
             .collect();
         if !names.is_empty() {
-            let label = format!("  {:<6}", format!("{}:", kind_name(kind)));
-            wrap_items(out, &label, &names, ", ");
+            wrap_items(out, &label(kind_name(kind)), &names, ", ");
         }
     }
 }
@@ -237,7 +249,8 @@ fn memory_tiers(out: &mut String, topo: &Topology) {
     }
     out.push_str("\nmemory tiers (fastest first):\n");
     for tier in tiers {
-        let _ = writeln!(out, "  tier {}: nodes {}", tier.id, tier.nodes);
+        let what = plural(tier.nodes.len(), "node", "nodes");
+        let _ = writeln!(out, "  tier {}: {what} {}", tier.id, tier.nodes);
     }
 }
 
@@ -270,25 +283,29 @@ fn table(out: &mut String, rows: &[Vec<String>], left: usize) {
 }
 
 /// Writes `prefix` followed by `items` joined with `sep`, wrapping at
-/// [`WIDTH`] with continuation lines indented under the first item.
+/// [`WIDTH`] after a separator, continuation lines indented under the
+/// first item.
 fn wrap_items(out: &mut String, prefix: &str, items: &[String], sep: &str) {
     let indent = " ".repeat(prefix.chars().count());
+    let kept = sep.trim_end();
+    let joiner = &sep[kept.len()..];
     let mut line = prefix.to_owned();
     let mut empty = true;
     for (i, item) in items.iter().enumerate() {
         let piece = if i + 1 < items.len() {
-            format!("{item}{}", sep.trim_end())
+            format!("{item}{kept}")
         } else {
             item.clone()
         };
-        if !empty && line.chars().count() + 1 + piece.chars().count() > WIDTH {
+        let width = line.chars().count() + joiner.len() + piece.chars().count();
+        if !empty && width > WIDTH {
             out.push_str(line.trim_end());
             out.push('\n');
             line = indent.clone();
             empty = true;
         }
         if !empty {
-            line.push(' ');
+            line.push_str(joiner);
         }
         line.push_str(&piece);
         empty = false;
@@ -327,9 +344,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("automatic NUMA balancing: unknown"), "{text}");
-        assert!(text.contains("\nnode 0: 2 CPUs 0-1, 4.0 GiB\n"), "{text}");
         assert!(
-            text.contains("\nnode 1: 2 CPUs 2-3, 4.0 GiB (emulated: memory from node 0)\n"),
+            text.contains("\nnode 0: 2 CPUs, 4.0 GiB\n  CPUs:      0-1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nnode 1: 2 CPUs, 4.0 GiB (emulated: memory from node 0)\n  CPUs:      2-3\n"
+            ),
             "{text}"
         );
         assert!(
@@ -348,6 +370,20 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("distances"), "{text}");
+    }
+
+    #[test]
+    fn long_cpu_lists_wrap_without_spaces() {
+        let cpus: CpuSet = (0..400).step_by(4).collect();
+        let mut out = String::new();
+        wrap_items(&mut out, &label("CPUs"), &list_items(&cpus), ",");
+        assert!(out.lines().count() > 1, "{out}");
+        assert!(out.lines().all(|l| l.chars().count() <= WIDTH), "{out}");
+        let joined: String = out
+            .lines()
+            .map(|l| l.trim_start_matches([' ', 'C', 'P', 'U', 's', ':']))
+            .collect();
+        assert_eq!(joined, cpus.to_string());
     }
 
     #[test]
