@@ -132,8 +132,8 @@ fn readable_view() {
         text.starts_with("source: synthetic 2x1:10,30,30,10"),
         "{text}"
     );
-    assert!(text.contains("\nnode 0: 1 CPU "), "{text}");
-    assert!(text.contains("\nnode 1: 1 CPU "), "{text}");
+    assert!(text.contains("\nnode 0: 1 CPU, "), "{text}");
+    assert!(text.contains("\nnode 1: 1 CPU, "), "{text}");
     assert!(text.contains("automatic NUMA balancing: "), "{text}");
     assert!(text.contains("distances (SLIT):"), "{text}");
 
@@ -408,4 +408,71 @@ fn text_and_svg_on_every_fixture() {
     }
     let _ = std::fs::remove_file(&svg_path);
     assert!(report.is_empty(), "{}", report.join("\n"));
+}
+
+/// The extracted root of fixture `name`.
+fn fixture(name: &str) -> &'static Path {
+    fixtures()
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, root)| root.as_path())
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+}
+
+/// A machine with HMAT and memory-only nodes: the text view lists their
+/// initiators and the attributes table; the picture draws them apart.
+#[test]
+fn memory_only_nodes_and_hmat() {
+    let root = fixture("fakeheteromemtiers");
+    let text = success(&run(numa_rt().args(["topo", "--root"]).arg(root)));
+    assert!(
+        text.contains("7 nodes (3 with CPUs, 4 memory-only)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\nnode 8: memory only, 384 MiB NVM\n  near CPUs: 0-1 (local initiators: node 0)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("memory attributes (HMAT"), "{text}");
+    assert!(text.contains("Bandwidth (MiB/s)"), "{text}");
+
+    let svg = success(&run(numa_rt()
+        .args(["topo", "--svg", "-", "--root"])
+        .arg(root)));
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    let count = |class: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .count()
+    };
+    assert_eq!(count("node"), 3, "boxes of CPU nodes");
+    assert_eq!(count("memnode"), 4, "boxes of memory-only nodes");
+    assert_eq!(count("init"), 4, "one initiator link per memory-only node");
+    assert_eq!(count("arc"), 3, "every pair of the three CPU nodes");
+}
+
+/// Devices are listed under their node; those on no known node apart.
+#[test]
+fn devices_per_node() {
+    let root = fixture("32em64t-2n8c+dax+nvme+mic+dimms");
+    let v = check_json_shape(&success(&run(numa_rt()
+        .args(["topo", "--json", "--root"])
+        .arg(root))));
+    let devices = v["devices"].as_array().expect("devices listed");
+    let eth0 = devices
+        .iter()
+        .find(|d| d["kind"] == "net" && d["name"] == "eth0")
+        .expect("eth0 listed");
+    let text = success(&run(numa_rt().args(["topo", "--root"]).arg(root)));
+    let section = format!("\nnode {}:", eth0["node"]);
+    let start = text.find(&section).expect("eth0's node has a section");
+    let end = text[start + 1..]
+        .find("\n\n")
+        .map_or(text.len(), |e| start + 1 + e);
+    assert!(text[start..end].contains("eth0"), "{text}");
+    if devices.iter().any(|d| d["node"].is_null()) {
+        assert!(text.contains("\ndevices on no known node:\n"), "{text}");
+    }
 }
