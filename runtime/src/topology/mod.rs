@@ -10,6 +10,41 @@
 //!   process may use, for tests and for trying locality on a one-node
 //!   machine. [`Topology::load`] honours `NUMA_RT_TOPOLOGY=NxC` and is what
 //!   every numa_rt program uses by default.
+//!
+//! # Discovery
+//!
+//! Discovery reads `sys/` and `proc/` under a root and reports the nodes hwloc
+//! 2.9's Linux backend would report for the same tree (the tests check this
+//! on every tree of `tests/fixtures/hwloc-linux`):
+//!
+//! - **Nodes**: `node/online` (else the `nodeN` folders), sparse ids kept.
+//!   A node's CPUs come from `cpulist` (else `cpumap`), limited to online
+//!   CPUs (`cpu/online`, else each `cpuN/online`). A node without either file
+//!   is left out, and so is a node claiming a CPU an earlier node claimed.
+//!   Memory is the node's `MemTotal`.
+//! - **Process limits**: the cgroup v2, cgroup v1 or cpuset-filesystem cpuset
+//!   of the process (`proc/self/cpuset` or `proc/self/cgroup`, located through
+//!   `proc/mounts`), and on the live machine the process's CPU affinity.
+//!   Nodes outside the allowed memory nodes are left out; [`Node::cpus`] holds
+//!   only allowed CPUs, while [`Node::local_cpus`] is the node's locality as
+//!   hwloc reports it (before the CPU limit).
+//! - **Memory-only nodes** (CXL, PMEM, HBM) have no CPUs; their locality is
+//!   their HMAT initiators' CPUs (`accessK/initiators/nodeX`), else the CPUs
+//!   of their strictly nearest nodes by SLIT distance.
+//! - **Distances**: `nodeN/distance` rows over the listed nodes, kept only
+//!   when every row is complete, then restricted to the nodes kept.
+//! - **HMAT**: [`Node::access`] for both access classes and
+//!   [`Topology::memory_attributes`] in hwloc's form; memory kinds
+//!   ([`Node::subtype`]) from DAX devices and bandwidths; memory tiers from
+//!   `memory_tiering`.
+//! - **Cache domains**, **devices** (PCI, network, block, by walking up to the
+//!   first `numa_node`) and automatic **NUMA balancing**.
+//!
+//! Fallbacks: no `node/` folder means one node 0 with every online CPU and
+//! `proc/meminfo`'s `MemTotal`; missing optional files (meminfo, distance,
+//! HMAT, caches, devices) leave that information out. A missing root or a
+//! required file that cannot be read or parsed (`cpu/online`, `node/online`,
+//! `nodeN/cpulist`, cpuset limits) is a [`TopologyError`] naming the file.
 
 mod caches;
 mod cgroup;

@@ -132,9 +132,12 @@ fn restrict<K>(set: &super::IdSet<K>, limit: Option<&super::IdSet<K>>) -> super:
     }
 }
 
-/// The CPUs the calling thread may run on (`sched_getaffinity`), `None`
-/// when the kernel will not say.
+/// The CPUs the process may run on: the affinity of its main thread
+/// (`sched_getaffinity` on the process id, so a pinned worker thread calling
+/// this does not narrow it). `None` when the kernel will not say.
 fn affinity() -> Option<CpuSet> {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    let pid = unsafe { libc::getpid() };
     let mut words = 16usize; // 1024 CPUs to start with.
     while words <= 1 << 14 {
         let mut mask = vec![0u64; words];
@@ -144,7 +147,7 @@ fn affinity() -> Option<CpuSet> {
         // mask is an array of unsigned longs, which is u64 on the 64-bit
         // targets and little-endian bit order within words on all Linux
         // targets we build for.
-        let ret = unsafe { libc::sched_getaffinity(0, bytes, mask.as_mut_ptr().cast()) };
+        let ret = unsafe { libc::sched_getaffinity(pid, bytes, mask.as_mut_ptr().cast()) };
         if ret == 0 {
             return Some(CpuSet::from_words(mask));
         }
