@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use numa_rt::topology::{Source, Topology, TOPOLOGY_ENV};
+use numa_rt::topology::{Device, Source, Topology, TOPOLOGY_ENV};
 
 use crate::args::TopoArgs;
 use crate::error::CliError;
@@ -58,6 +58,23 @@ pub fn describe_source(topo: &Topology) -> String {
         Source::Live => "live machine".to_owned(),
         Source::Root(path) => format!("saved tree {}", path.display()),
         Source::Synthetic(spec) => format!("synthetic {spec} (NUMA_RT_TOPOLOGY)"),
+    }
+}
+
+/// Devices that belong to none of the topology's nodes: the kernel does
+/// not know their node, or it is a node the process may not use.
+pub fn devices_off_nodes(topo: &Topology) -> Vec<&Device> {
+    topo.devices()
+        .iter()
+        .filter(|d| d.node().and_then(|n| topo.node(n)).is_none())
+        .collect()
+}
+
+/// A device's name, with its node when that node is not in the topology.
+pub fn device_label(topo: &Topology, device: &Device) -> String {
+    match device.node() {
+        Some(n) if topo.node(n).is_none() => format!("{} (node {})", device.name(), n.index()),
+        _ => device.name().to_owned(),
     }
 }
 

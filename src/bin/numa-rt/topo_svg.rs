@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use numa_rt::topology::{CpuSet, Device, DeviceKind, MemAttrKind, Node, Topology};
 
-use crate::topo::{describe_source, human_bytes};
+use crate::topo::{describe_source, device_label, devices_off_nodes, human_bytes};
 use crate::topo_json::kind_name;
 
 const MARGIN: f64 = 30.0;
@@ -120,12 +120,7 @@ impl<'a> Picture<'a> {
         let mut right = top.last().map_or(MARGIN - GAP, |b| b.x + BOX_W);
 
         let mut unknown = Vec::new();
-        let unknown_devices: Vec<&Device> = topo
-            .devices()
-            .iter()
-            .filter(|d| d.node().is_none())
-            .collect();
-        device_lines(&mut unknown, &unknown_devices);
+        device_lines(&mut unknown, topo, &devices_off_nodes(topo));
         let mut unknown_at = (0.0, top_y, 0.0);
         if !unknown.is_empty() {
             unknown_at = (right + GAP, top_y, 54.0 + unknown.len() as f64 * LINE);
@@ -291,7 +286,7 @@ impl<'a> Picture<'a> {
             x + 12.0,
             y + 22.0,
             "ntitle",
-            "devices, node unknown",
+            "devices on no node above",
         );
         let mut cy = y + 44.0;
         for line in &self.unknown {
@@ -436,7 +431,7 @@ fn node_box<'a>(topo: &Topology, node: &'a Node) -> NodeBox<'a> {
         .iter()
         .filter(|d| d.node() == Some(node.id()))
         .collect();
-    device_lines(&mut lines, &devices);
+    device_lines(&mut lines, topo, &devices);
     NodeBox {
         node,
         x: 0.0,
@@ -604,7 +599,7 @@ fn arc_height(span: usize) -> f64 {
 
 /// Device lines for a box: a heading per kind, then names, capped at
 /// [`MAX_DEVICES`] names in all.
-fn device_lines(lines: &mut Vec<Line>, devices: &[&Device]) {
+fn device_lines(lines: &mut Vec<Line>, topo: &Topology, devices: &[&Device]) {
     if devices.is_empty() {
         return;
     }
@@ -623,7 +618,7 @@ fn device_lines(lines: &mut Vec<Line>, devices: &[&Device]) {
         class: "devh",
     });
     for dev in sorted.iter().take(shown) {
-        let mut name = format!("{:<5} {}", kind_name(dev.kind()), dev.name());
+        let mut name = format!("{:<5} {}", kind_name(dev.kind()), device_label(topo, dev));
         if name.chars().count() > TEXT_CHARS {
             name = name.chars().take(TEXT_CHARS - 1).collect::<String>() + "…";
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use numa_rt::topology::{CpuSet, Device, DeviceKind, MemAttrKind, Node, Topology};
 use numa_rt::NodeId;
 
-use crate::topo::{describe_source, human_bytes};
+use crate::topo::{describe_source, device_label, devices_off_nodes, human_bytes};
 use crate::topo_json::kind_name;
 
 /// Lines are wrapped to this width where they list many items.
@@ -116,7 +116,7 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node) {
         .iter()
         .filter(|d| d.node() == Some(node.id()))
         .collect();
-    device_lines(out, &devices);
+    device_lines(out, topo, &devices);
 }
 
 /// An indented label padded so that the values after it line up.
@@ -152,12 +152,12 @@ fn cache_domains_of(topo: &Topology, node: &Node) -> Vec<(CpuSet, String)> {
         .collect()
 }
 
-fn device_lines(out: &mut String, devices: &[&Device]) {
+fn device_lines(out: &mut String, topo: &Topology, devices: &[&Device]) {
     for kind in [DeviceKind::Net, DeviceKind::Block, DeviceKind::Pci] {
         let names: Vec<String> = devices
             .iter()
             .filter(|d| d.kind() == kind)
-            .map(|d| d.name().to_owned())
+            .map(|d| device_label(topo, d))
             .collect();
         if !names.is_empty() {
             wrap_items(out, &label(kind_name(kind)), &names, ", ");
@@ -166,16 +166,16 @@ fn device_lines(out: &mut String, devices: &[&Device]) {
 }
 
 fn unknown_devices(out: &mut String, topo: &Topology) {
-    let unknown: Vec<&Device> = topo
-        .devices()
-        .iter()
-        .filter(|d| d.node().is_none())
-        .collect();
+    let unknown = devices_off_nodes(topo);
     if unknown.is_empty() {
         return;
     }
-    out.push_str("\ndevices on no known node:\n");
-    device_lines(out, &unknown);
+    if unknown.iter().all(|d| d.node().is_none()) {
+        out.push_str("\ndevices on no known node:\n");
+    } else {
+        out.push_str("\ndevices on no known node or on a node this process may not use:\n");
+    }
+    device_lines(out, topo, &unknown);
 }
 
 fn distances(out: &mut String, topo: &Topology) {
