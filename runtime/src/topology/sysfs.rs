@@ -263,6 +263,42 @@ mod tests {
         assert!(err.to_string().contains("sys/devices/system/cpu"), "{err}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever the files hold, discovery answers with a topology or an
+        /// error, never a panic.
+        #[test]
+        fn arbitrary_file_contents_never_panic(
+            contents in proptest::collection::vec("[0-9a-zA-Z ,:\\-\n/]{0,24}", 14)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let b = dir.path();
+            cpu(b, 0);
+            cpu(b, 1);
+            let files = [
+                "sys/devices/system/cpu/online",
+                "sys/devices/system/node/online",
+                "sys/devices/system/node/node0/cpulist",
+                "sys/devices/system/node/node1/cpumap",
+                "sys/devices/system/node/node0/distance",
+                "sys/devices/system/node/node1/distance",
+                "sys/devices/system/node/node0/meminfo",
+                "sys/devices/system/node/node1/access0/initiators/read_latency",
+                "proc/mounts",
+                "proc/self/cpuset",
+                "proc/self/cgroup",
+                "dev/cpuset/cpus",
+                "sys/devices/system/cpu/cpu0/cache/index3/shared_cpu_list",
+                "proc/cpuinfo",
+            ];
+            for (file, text) in files.iter().zip(&contents) {
+                write(b, file, text);
+            }
+            write(b, "sys/devices/system/cpu/cpu0/cache/index3/level", "3");
+            let _ = Topology::from_root(b);
+        }
+    }
+
     #[test]
     fn live_discovery_works_here() {
         let topo = Topology::discover().unwrap();
