@@ -7,6 +7,12 @@
 #![warn(missing_docs)]
 
 pub(crate) mod blocking;
+pub mod locality;
+pub mod runtime;
+pub(crate) mod scheduler;
+pub mod task;
 pub mod topology;
 
 pub use numa_rt_alloc::NodeId;
+pub use runtime::Runtime;
+pub use task::{spawn, spawn_blocking, spawn_local, spawn_on};

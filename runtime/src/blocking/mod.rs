@@ -23,6 +23,7 @@ mod error;
 mod nodes;
 mod pool;
 
+pub(crate) use affinity::pin_current_thread;
 #[allow(unused_imports)]
 pub(crate) use config::{Callback, Config, ThreadNameFn};
 pub(crate) use error::SpawnError;

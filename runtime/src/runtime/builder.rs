@@ -1,0 +1,515 @@
+//! `Builder`: configuring and starting a runtime.
+
+use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use crossbeam_queue::SegQueue;
+
+use super::context;
+use super::handle::{Handle, Scheduler};
+use super::rt::{ExitGuard, Runtime, ThreadTracker};
+use crate::blocking::{self, Callback, NodePools, ThreadNameFn};
+use crate::scheduler::current_thread::CtShared;
+use crate::scheduler::metrics::WorkerMetrics;
+use crate::scheduler::park::Parker;
+use crate::scheduler::pool::NodePool;
+use crate::scheduler::queue::{self, Local};
+use crate::scheduler::shared::{Remote, SchedConfig, Shared};
+use crate::scheduler::worker::WorkerContext;
+use crate::task::OwnedTasks;
+use crate::topology::{CpuSet, Node, Topology};
+use crate::NodeId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    CurrentThread,
+    MultiThread,
+}
+
+/// Configures a runtime; tokio's names where tokio has the option.
+///
+/// ```
+/// use numa_rt_runtime::runtime::Builder;
+/// let rt = Builder::new_multi_thread()
+///     .worker_threads(1)
+///     .thread_name("my-worker")
+///     .enable_all()
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub struct Builder {
+    kind: Kind,
+    worker_threads: Option<usize>,
+    nodes: Option<Vec<NodeId>>,
+    topology: Option<Topology>,
+    pin_workers: bool,
+    thread_name: ThreadNameFn,
+    thread_stack_size: Option<usize>,
+    on_thread_start: Option<Callback>,
+    on_thread_stop: Option<Callback>,
+    max_blocking_threads: usize,
+    thread_keep_alive: Duration,
+    sched: SchedConfig,
+    enable_io: bool,
+    enable_time: bool,
+}
+
+impl Builder {
+    /// A runtime with one pool of worker threads per NUMA node.
+    pub fn new_multi_thread() -> Builder {
+        Builder::new(Kind::MultiThread)
+    }
+
+    /// A runtime that runs every task on the thread calling `block_on`.
+    pub fn new_current_thread() -> Builder {
+        Builder::new(Kind::CurrentThread)
+    }
+
+    fn new(kind: Kind) -> Builder {
+        Builder {
+            kind,
+            worker_threads: None,
+            nodes: None,
+            topology: None,
+            pin_workers: true,
+            thread_name: Arc::new(|| "numa-rt-worker".to_string()),
+            thread_stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            max_blocking_threads: 512,
+            thread_keep_alive: Duration::from_secs(10),
+            sched: SchedConfig {
+                remote_steal: true,
+                remote_steal_batch: 4,
+                global_queue_interval: 61,
+                lifo_slot: true,
+            },
+            enable_io: false,
+            enable_time: false,
+        }
+    }
+
+    /// Worker threads per node (default: the node's usable CPU count).
+    /// Zero makes [`build`](Self::build) fail.
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Runs workers only on these nodes (default: every node with usable
+    /// CPUs). Unknown nodes make [`build`](Self::build) fail.
+    pub fn nodes(&mut self, nodes: impl IntoIterator<Item = NodeId>) -> &mut Self {
+        self.nodes = Some(nodes.into_iter().collect());
+        self
+    }
+
+    /// The topology to build pools from (default: `Topology::load()`, which
+    /// honours `NUMA_RT_TOPOLOGY`).
+    pub fn topology(&mut self, topology: Topology) -> &mut Self {
+        self.topology = Some(topology);
+        self
+    }
+
+    /// Whether workers (and blocking threads) are pinned to their node's
+    /// CPUs with `sched_setaffinity` (default: yes).
+    pub fn pin_workers(&mut self, pin: bool) -> &mut Self {
+        self.pin_workers = pin;
+        self
+    }
+
+    /// The name of worker threads.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        let name = name.into();
+        self.thread_name = Arc::new(move || name.clone());
+        self
+    }
+
+    /// A function naming each new thread.
+    pub fn thread_name_fn<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.thread_name = Arc::new(f);
+        self
+    }
+
+    /// Stack size of worker and blocking threads.
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.thread_stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs on each new worker or blocking thread before it takes work.
+    pub fn on_thread_start<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs on each worker or blocking thread before it exits.
+    pub fn on_thread_stop<F>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Most blocking threads for the whole runtime, split over the nodes
+    /// (default 512).
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Self {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread waits before it exits (default 10 s).
+    pub fn thread_keep_alive(&mut self, d: Duration) -> &mut Self {
+        self.thread_keep_alive = d;
+        self
+    }
+
+    /// Polls between two looks at the node's injector ahead of the local
+    /// queue (default 61). Zero is treated as one.
+    pub fn global_queue_interval(&mut self, n: u32) -> &mut Self {
+        self.sched.global_queue_interval = n.max(1);
+        self
+    }
+
+    /// Turns the LIFO slot off: a task woken by the running task then waits
+    /// its turn at the back of the queue.
+    pub fn disable_lifo_slot(&mut self) -> &mut Self {
+        self.sched.lifo_slot = false;
+        self
+    }
+
+    /// Whether an idle node steals `Preferred` tasks from other nodes
+    /// (default: yes).
+    pub fn remote_steal(&mut self, enabled: bool) -> &mut Self {
+        self.sched.remote_steal = enabled;
+        self
+    }
+
+    /// Most tasks an idle node takes from another node at once (default 4).
+    pub fn remote_steal_batch(&mut self, n: usize) -> &mut Self {
+        self.sched.remote_steal_batch = n.max(1);
+        self
+    }
+
+    /// Enables the I/O and time drivers (accepted now; they arrive with the
+    /// I/O work).
+    pub fn enable_all(&mut self) -> &mut Self {
+        self.enable_io = true;
+        self.enable_time = true;
+        self
+    }
+
+    /// Enables the I/O driver (accepted now; see [`enable_all`](Self::enable_all)).
+    pub fn enable_io(&mut self) -> &mut Self {
+        self.enable_io = true;
+        self
+    }
+
+    /// Enables the time driver (accepted now; see [`enable_all`](Self::enable_all)).
+    pub fn enable_time(&mut self) -> &mut Self {
+        self.enable_time = true;
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// Errs with a message naming the problem when the topology cannot be
+    /// read, a requested node has no usable CPUs, `worker_threads` is zero,
+    /// a thread cannot be started, or a worker cannot be pinned.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let topology = match &self.topology {
+            Some(t) => t.clone(),
+            None => Topology::load().map_err(|e| {
+                io::Error::other(format!("numa_rt: cannot read the machine topology: {e}"))
+            })?,
+        };
+        if self.worker_threads == Some(0) {
+            return Err(invalid("worker_threads must be at least 1"));
+        }
+        let nodes = self.select_nodes(&topology)?;
+        match self.kind {
+            Kind::CurrentThread => self.build_current_thread(topology, &nodes),
+            Kind::MultiThread => self.build_multi_thread(topology, &nodes),
+        }
+    }
+
+    fn select_nodes(&self, topology: &Topology) -> io::Result<Vec<Node>> {
+        let available: Vec<String> = topology.cpu_nodes().map(|n| n.id().to_string()).collect();
+        let nodes: Vec<Node> = match &self.nodes {
+            None => topology.cpu_nodes().cloned().collect(),
+            Some(ids) => {
+                if ids.is_empty() {
+                    return Err(invalid("`nodes(..)` was given an empty list"));
+                }
+                let mut out: Vec<Node> = Vec::new();
+                for &id in ids {
+                    let node = topology.node(id).filter(|n| n.has_cpus()).ok_or_else(|| {
+                        invalid(format!(
+                            "{id} is not a node with usable CPUs in this topology \
+                                 (nodes with CPUs: {})",
+                            available.join(", ")
+                        ))
+                    })?;
+                    if !out.iter().any(|n| n.id() == id) {
+                        out.push(node.clone());
+                    }
+                }
+                out
+            }
+        };
+        if nodes.is_empty() {
+            return Err(invalid("the topology has no node with usable CPUs"));
+        }
+        Ok(nodes)
+    }
+
+    fn blocking_pools(&self, nodes: &[Node]) -> NodePools {
+        let config = blocking::Config {
+            max_threads: self.max_blocking_threads.max(nodes.len()),
+            keep_alive: self.thread_keep_alive,
+            thread_name: self.thread_name.clone(),
+            stack_size: self.thread_stack_size,
+            cpus: None,
+            on_thread_start: self.on_thread_start.clone(),
+            on_thread_stop: self.on_thread_stop.clone(),
+        };
+        let per_node: Vec<(NodeId, CpuSet)> =
+            nodes.iter().map(|n| (n.id(), n.cpus().clone())).collect();
+        NodePools::new(&per_node, &config, self.pin_workers)
+    }
+
+    fn build_current_thread(&self, topology: Topology, nodes: &[Node]) -> io::Result<Runtime> {
+        let node = &nodes[0];
+        let blocking = self.blocking_pools(std::slice::from_ref(node));
+        let shared = Arc::new(CtShared::new(node.id(), blocking, topology));
+        let handle = Handle {
+            inner: Scheduler::CurrentThread(shared),
+        };
+        Ok(Runtime::from_parts(
+            handle,
+            ThreadTracker::new(),
+            Vec::new(),
+        ))
+    }
+
+    fn build_multi_thread(&self, topology: Topology, nodes: &[Node]) -> io::Result<Runtime> {
+        let mut pools = Vec::with_capacity(nodes.len());
+        let mut remotes = Vec::new();
+        let mut locals: Vec<Local> = Vec::new();
+        // The CPU set each worker is pinned to.
+        let mut worker_cpus: Vec<CpuSet> = Vec::new();
+        for (pool_index, node) in nodes.iter().enumerate() {
+            let n = self.worker_threads.unwrap_or(node.cpus().len()).max(1);
+            let start = remotes.len();
+            pools.push(NodePool::new(node.id(), start..start + n));
+            let cpus: Vec<u32> = node.cpus().iter().collect();
+            for k in 0..n {
+                let (local, steal) = queue::local();
+                locals.push(local);
+                remotes.push(Remote {
+                    steal,
+                    parker: Parker::new(),
+                    inbox: SegQueue::new(),
+                    local_owned: OwnedTasks::new(1),
+                    pool: pool_index,
+                    index_in_pool: k,
+                    metrics: WorkerMetrics::default(),
+                });
+                worker_cpus.push(cache_domain_of(&topology, node, cpus[k % cpus.len()]));
+            }
+        }
+        let remote_order = pools
+            .iter()
+            .map(|p| {
+                topology
+                    .nodes_by_distance(p.node)
+                    .into_iter()
+                    .filter_map(|id| pools.iter().position(|q| q.node == id))
+                    .collect::<Box<[usize]>>()
+            })
+            .collect();
+        let steal_order = steal_orders(&pools, &worker_cpus);
+        let blocking = self.blocking_pools(nodes);
+        let shared = Arc::new(Shared::new(
+            pools.into_boxed_slice(),
+            remotes.into_boxed_slice(),
+            self.sched.clone(),
+            remote_order,
+            steal_order,
+            blocking,
+            topology,
+        ));
+        let handle = Handle {
+            inner: Scheduler::MultiThread(shared.clone()),
+        };
+        let tracker = ThreadTracker::new();
+        let (started_tx, started_rx) = mpsc::channel();
+        let mut threads = Vec::with_capacity(locals.len());
+        for (index, local) in locals.into_iter().enumerate() {
+            let cpus = worker_cpus[index].clone();
+            let name = (self.thread_name)();
+            let mut builder = std::thread::Builder::new().name(name);
+            if let Some(size) = self.thread_stack_size {
+                builder = builder.stack_size(size);
+            }
+            let start = WorkerStart {
+                shared: shared.clone(),
+                handle: handle.clone(),
+                index,
+                local,
+                cpus: self.pin_workers.then_some(cpus),
+                on_start: self.on_thread_start.clone(),
+                on_stop: self.on_thread_stop.clone(),
+                started: started_tx.clone(),
+                exit: tracker.register(),
+            };
+            match builder.spawn(move || start.run()) {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    let rt = Runtime::from_parts(handle, tracker, threads);
+                    drop(rt);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("numa_rt: cannot start worker thread {index}: {e}"),
+                    ));
+                }
+            }
+        }
+        drop(started_tx);
+        let rt = Runtime::from_parts(handle, tracker, threads);
+        for _ in 0..shared.remotes.len() {
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    drop(rt);
+                    return Err(e);
+                }
+                Err(_) => {
+                    drop(rt);
+                    return Err(io::Error::other(
+                        "numa_rt: a worker thread exited while starting",
+                    ));
+                }
+            }
+        }
+        Ok(rt)
+    }
+}
+
+/// The CPUs sharing `cpu`'s last-level cache inside `node`, or the whole
+/// node when the topology has no cache domains.
+fn cache_domain_of(topology: &Topology, node: &Node, cpu: u32) -> CpuSet {
+    topology
+        .cache_domains()
+        .iter()
+        .find(|d| d.contains(cpu))
+        .map(|d| d.intersection(node.cpus()))
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| node.cpus().clone())
+}
+
+/// For each worker: its siblings sharing its cache domain, then the rest of
+/// its node, each group starting after the worker itself so thieves spread
+/// over victims.
+fn steal_orders(pools: &[NodePool], worker_cpus: &[CpuSet]) -> Box<[Box<[usize]>]> {
+    let mut orders = vec![Box::<[usize]>::default(); worker_cpus.len()];
+    for pool in pools {
+        let members: Vec<usize> = pool.workers.clone().collect();
+        for (pos, &w) in members.iter().enumerate() {
+            let rotated = members[pos + 1..].iter().chain(&members[..pos]).copied();
+            let (near, far): (Vec<usize>, Vec<usize>) =
+                rotated.partition(|&o| worker_cpus[o] == worker_cpus[w]);
+            orders[w] = near.into_iter().chain(far).collect();
+        }
+    }
+    orders.into_boxed_slice()
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("numa_rt: {}", msg.into()),
+    )
+}
+
+/// Everything a worker thread needs to start.
+struct WorkerStart {
+    shared: Arc<Shared>,
+    handle: Handle,
+    index: usize,
+    local: Local,
+    cpus: Option<CpuSet>,
+    on_start: Option<Callback>,
+    on_stop: Option<Callback>,
+    started: mpsc::Sender<io::Result<()>>,
+    exit: ExitGuard,
+}
+
+impl WorkerStart {
+    fn run(self) {
+        let WorkerStart {
+            shared,
+            handle,
+            index,
+            local,
+            cpus,
+            on_start,
+            on_stop,
+            started,
+            exit,
+        } = self;
+        let node = shared.pools[shared.remotes[index].pool].node;
+        if let Some(cpus) = &cpus {
+            if let Err(e) = blocking::pin_current_thread(cpus) {
+                let _ = started.send(Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "numa_rt: cannot pin worker {index} of {node} to CPUs {cpus}: {e} \
+                         (use Builder::pin_workers(false) to run unpinned)"
+                    ),
+                )));
+                return;
+            }
+        }
+        let _ = started.send(Ok(()));
+        drop(started);
+        if let Some(f) = &on_start {
+            // A panicking hook must not take the worker down.
+            let _ = catch_unwind(AssertUnwindSafe(|| f()));
+        }
+        {
+            let worker = WorkerContext::new(shared, index, local);
+            let Ok(_runtime) = context::enter_runtime(handle, Some(node)) else {
+                return;
+            };
+            let _worker = context::set_worker(&worker);
+            worker.run();
+        }
+        if let Some(f) = &on_stop {
+            let _ = catch_unwind(AssertUnwindSafe(|| f()));
+        }
+        drop(exit);
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("kind", &self.kind)
+            .field("worker_threads", &self.worker_threads)
+            .field("nodes", &self.nodes)
+            .field("pin_workers", &self.pin_workers)
+            .field("sched", &self.sched)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,173 @@
+//! `RuntimeMetrics`: counters per worker and per node.
+//!
+//! Worker counters are published by each worker every few dozen polls and
+//! when it parks, so they can lag the truth by that much while it runs.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::handle::{Handle, Scheduler};
+use crate::NodeId;
+
+/// A view of a runtime's counters.
+///
+/// ```
+/// use numa_rt_runtime::runtime::Builder;
+/// let rt = Builder::new_multi_thread().worker_threads(1).build().unwrap();
+/// rt.block_on(async { numa_rt_runtime::spawn(async {}).await.unwrap() });
+/// let m = rt.metrics();
+/// assert!(m.num_workers() >= 1);
+/// assert_eq!(m.spawned_tasks_count(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RuntimeMetrics {
+    handle: Handle,
+}
+
+impl RuntimeMetrics {
+    pub(crate) fn new(handle: Handle) -> RuntimeMetrics {
+        RuntimeMetrics { handle }
+    }
+
+    /// Worker threads (1 for a current-thread runtime: the `block_on` thread).
+    pub fn num_workers(&self) -> usize {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.remotes.len(),
+            Scheduler::CurrentThread(_) => 1,
+        }
+    }
+
+    /// Nodes with a worker pool.
+    pub fn num_nodes(&self) -> usize {
+        self.handle.nodes().len()
+    }
+
+    /// The node of worker `worker`.
+    ///
+    /// # Panics
+    /// If `worker >= num_workers()`.
+    pub fn worker_node(&self, worker: usize) -> NodeId {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.pools[s.remotes[worker].pool].node,
+            Scheduler::CurrentThread(s) => {
+                assert_eq!(worker, 0, "worker index out of range");
+                s.node
+            }
+        }
+    }
+
+    fn worker_counter(
+        &self,
+        worker: usize,
+        pick: impl Fn(&crate::scheduler::metrics::WorkerMetrics) -> u64,
+    ) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => pick(&s.remotes[worker].metrics),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// Task polls by worker `worker`.
+    pub fn worker_poll_count(&self, worker: usize) -> u64 {
+        match &self.handle.inner {
+            Scheduler::CurrentThread(s) => s.polls.load(Relaxed),
+            Scheduler::MultiThread(_) => self.worker_counter(worker, |m| m.polls.load()),
+        }
+    }
+
+    /// Polls by worker `worker` of tasks whose home is the worker's node.
+    pub fn worker_home_poll_count(&self, worker: usize) -> u64 {
+        match &self.handle.inner {
+            Scheduler::CurrentThread(s) => s.polls.load(Relaxed),
+            Scheduler::MultiThread(_) => self.worker_counter(worker, |m| m.home_polls.load()),
+        }
+    }
+
+    /// Tasks worker `worker` stole from workers of its own node.
+    pub fn worker_local_steal_count(&self, worker: usize) -> u64 {
+        self.worker_counter(worker, |m| m.local_steals.load())
+    }
+
+    /// Tasks worker `worker` took from other nodes.
+    pub fn worker_remote_steal_count(&self, worker: usize) -> u64 {
+        self.worker_counter(worker, |m| m.remote_steals.load())
+    }
+
+    /// Tasks worker `worker` stole, from anywhere.
+    pub fn worker_steal_count(&self, worker: usize) -> u64 {
+        self.worker_local_steal_count(worker) + self.worker_remote_steal_count(worker)
+    }
+
+    /// Times worker `worker` parked.
+    pub fn worker_park_count(&self, worker: usize) -> u64 {
+        match &self.handle.inner {
+            Scheduler::CurrentThread(s) => s.parks.load(Relaxed),
+            Scheduler::MultiThread(_) => self.worker_counter(worker, |m| m.parks.load()),
+        }
+    }
+
+    /// Times worker `worker` woke from parking.
+    pub fn worker_unpark_count(&self, worker: usize) -> u64 {
+        match &self.handle.inner {
+            Scheduler::CurrentThread(s) => s.parks.load(Relaxed),
+            Scheduler::MultiThread(_) => self.worker_counter(worker, |m| m.unparks.load()),
+        }
+    }
+
+    /// Tasks in worker `worker`'s local queue.
+    pub fn worker_local_queue_depth(&self, worker: usize) -> usize {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.remotes[worker].steal.len(),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// Tasks spawned with `node` as home (0 for a node without a pool).
+    pub fn node_spawned_count(&self, node: NodeId) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s
+                .pools
+                .iter()
+                .find(|p| p.node == node)
+                .map_or(0, |p| p.spawned.load(Relaxed)),
+            Scheduler::CurrentThread(s) if s.node == node => s.spawned.load(Relaxed),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// Tasks waiting in `node`'s injection queues.
+    pub fn node_injection_queue_depth(&self, node: NodeId) -> usize {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s
+                .pools
+                .iter()
+                .find(|p| p.node == node)
+                .map_or(0, |p| p.inject_len()),
+            Scheduler::CurrentThread(s) if s.node == node => s.queue_depth(),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// Tasks waiting in all injection queues.
+    pub fn global_queue_depth(&self) -> usize {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.pools.iter().map(|p| p.inject_len()).sum(),
+            Scheduler::CurrentThread(s) => s.queue_depth(),
+        }
+    }
+
+    /// Tasks spawned so far (blocking and local tasks not included).
+    pub fn spawned_tasks_count(&self) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.spawned_total.load(Relaxed),
+            Scheduler::CurrentThread(s) => s.spawned.load(Relaxed),
+        }
+    }
+
+    /// Tasks alive now (spawned, not yet finished).
+    pub fn num_alive_tasks(&self) -> usize {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.owned.len(),
+            Scheduler::CurrentThread(s) => s.owned.len(),
+        }
+    }
+}

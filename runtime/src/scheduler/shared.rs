@@ -1,0 +1,264 @@
+//! State shared by all workers of a multi-thread runtime: the node pools,
+//! each worker's stealable queue and parker, the owned-task list, and the
+//! routing of new and woken tasks to their home node.
+
+use std::future::Future;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::Arc;
+
+use crossbeam_queue::SegQueue;
+
+use super::metrics::WorkerMetrics;
+use super::park::Parker;
+use super::pool::NodePool;
+use super::queue::Steal;
+use super::worker::WorkerContext;
+use crate::blocking::NodePools;
+use crate::runtime::context;
+use crate::task::{new_task, Home, Id, JoinHandle, Notified, OwnedTasks, RawTask, Schedule};
+use crate::topology::Topology;
+
+/// Settings of the work-stealing scheduler.
+#[derive(Clone, Debug)]
+pub(crate) struct SchedConfig {
+    /// Whether idle nodes steal `Preferred` tasks from other nodes.
+    pub(crate) remote_steal: bool,
+    /// Most tasks taken from another node at once.
+    pub(crate) remote_steal_batch: usize,
+    /// Polls between checks of the injector ahead of the local queue.
+    pub(crate) global_queue_interval: u32,
+    /// Whether a task woken by the running task goes to the LIFO slot.
+    pub(crate) lifo_slot: bool,
+}
+
+/// What other threads see of one worker.
+pub(crate) struct Remote {
+    pub(crate) steal: Steal,
+    pub(crate) parker: Parker,
+    /// Local (`spawn_local`) tasks woken from other threads.
+    pub(crate) inbox: SegQueue<Notified>,
+    /// Local tasks of this worker, cancelled by the worker when it exits.
+    pub(crate) local_owned: OwnedTasks,
+    /// Index of the worker's pool.
+    pub(crate) pool: usize,
+    /// Index of the worker inside its pool.
+    pub(crate) index_in_pool: usize,
+    pub(crate) metrics: WorkerMetrics,
+}
+
+pub(crate) struct Shared {
+    pub(crate) pools: Box<[NodePool]>,
+    pub(crate) remotes: Box<[Remote]>,
+    pub(crate) owned: OwnedTasks,
+    pub(crate) config: SchedConfig,
+    /// For each pool, the other pools nearest first.
+    pub(crate) remote_order: Box<[Box<[usize]>]>,
+    /// For each worker, its siblings: same cache domain first, then the
+    /// rest of its node.
+    pub(crate) steal_order: Box<[Box<[usize]>]>,
+    shutdown: AtomicBool,
+    /// Spreads spawns from outside the runtime over the pools.
+    next_pool: AtomicUsize,
+    pub(crate) spawned_total: AtomicU64,
+    pub(crate) blocking: NodePools,
+    pub(crate) topology: Topology,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        pools: Box<[NodePool]>,
+        remotes: Box<[Remote]>,
+        config: SchedConfig,
+        remote_order: Box<[Box<[usize]>]>,
+        steal_order: Box<[Box<[usize]>]>,
+        blocking: NodePools,
+        topology: Topology,
+    ) -> Shared {
+        let shards = remotes.len() * 4;
+        Shared {
+            pools,
+            remotes,
+            owned: OwnedTasks::new(shards),
+            config,
+            remote_order,
+            steal_order,
+            shutdown: AtomicBool::new(false),
+            next_pool: AtomicUsize::new(0),
+            spawned_total: AtomicU64::new(0),
+            blocking,
+            topology,
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    /// Tells every worker to stop after its current task.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Release);
+        for remote in self.remotes.iter() {
+            remote.parker.unpark();
+        }
+    }
+
+    /// The pool a plain `spawn` uses: the current worker's, else the least
+    /// loaded one (by queued tasks, ties taken round-robin).
+    pub(crate) fn default_pool(self: &Arc<Self>) -> usize {
+        if let Some(pool) = context::with_worker(|w| match w {
+            Some(w) if w.belongs_to(self) => Some(w.pool),
+            _ => None,
+        }) {
+            return pool;
+        }
+        let n = self.pools.len();
+        if n == 1 {
+            return 0;
+        }
+        let start = self.next_pool.fetch_add(1, Relaxed) % n;
+        (0..n)
+            .map(|k| (start + k) % n)
+            .min_by_key(|&i| {
+                let pool = &self.pools[i];
+                let busy = pool.workers.len() - pool.idle.num_parked();
+                pool.inject_len() + busy
+            })
+            .unwrap_or(start)
+    }
+
+    /// Spawns a `Send` task with the given home.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, id: Id, home: Home) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = new_task(future, self.clone(), id, home);
+        if let Err(task) = self.owned.bind(task) {
+            // The runtime is shutting down: the task is cancelled at once.
+            drop(notified);
+            task.shutdown();
+            return join;
+        }
+        self.pools[home.pool as usize].count_spawn();
+        self.spawned_total.fetch_add(1, Relaxed);
+        self.schedule_task(notified, false);
+        join
+    }
+
+    /// Routes a task to its home node (wake-to-home): the current worker's
+    /// own queue when it belongs to that node, else the node's injector.
+    pub(crate) fn schedule_task(self: &Arc<Self>, task: Notified, yield_now: bool) {
+        let home = task.header().home.pool as usize;
+        let task = context::with_worker(|w| match w {
+            Some(w) if w.pool == home && w.belongs_to(self) => w.schedule_local(task, yield_now),
+            _ => Some(task),
+        });
+        if let Some(task) = task {
+            self.push_remote(home, task);
+        }
+    }
+
+    /// Queues a task on `pool`'s injector and wakes a worker for it.
+    pub(crate) fn push_remote(&self, pool: usize, task: Notified) {
+        let preferred = !task.header().home.strict;
+        self.pools[pool].push(task);
+        self.notify_pool(pool, preferred);
+    }
+
+    /// Wakes one parked worker of `pool` if nobody there is looking for
+    /// work; for stealable work, failing that, one of the nearest node that
+    /// has a sleeper.
+    pub(crate) fn notify_pool(&self, pool: usize, stealable: bool) {
+        if let Some(worker) = self.pools[pool].idle.worker_to_notify() {
+            self.unpark(pool, worker);
+            return;
+        }
+        if stealable && self.config.remote_steal {
+            for &other in self.remote_order[pool].iter() {
+                if let Some(worker) = self.pools[other].idle.worker_to_notify() {
+                    self.unpark(other, worker);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn unpark(&self, pool: usize, worker_in_pool: usize) {
+        let index = self.pools[pool].workers.start + worker_in_pool;
+        self.remotes[index].parker.unpark();
+    }
+
+    /// Whether `pool` (or, for stealing, another node) has queued work;
+    /// checked by the last searcher before it parks.
+    pub(crate) fn has_work_for(&self, pool: usize) -> bool {
+        let p = &self.pools[pool];
+        if p.has_injected() || p.workers.clone().any(|w| !self.remotes[w].steal.is_empty()) {
+            return true;
+        }
+        self.config.remote_steal
+            && self.remote_order[pool]
+                .iter()
+                .any(|&other| self.pools[other].has_preferred())
+    }
+
+    /// Queues a local task on its worker and wakes that worker.
+    pub(crate) fn schedule_local_task(&self, worker: usize, task: Notified, yield_now: bool) {
+        let task = context::with_worker(|w| match w {
+            Some(w) if w.index == worker && std::ptr::eq(w.shared_ptr(), self) => {
+                w.schedule_pinned(task, yield_now)
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = task {
+            let remote = &self.remotes[worker];
+            remote.inbox.push(task);
+            remote.parker.unpark();
+        }
+    }
+
+    /// Every queue emptied (at shutdown, after the workers stopped or were
+    /// given up on).
+    pub(crate) fn drain_queues(&self) {
+        for pool in self.pools.iter() {
+            pool.drain();
+        }
+        for remote in self.remotes.iter() {
+            remote.steal.drain(drop);
+            while remote.inbox.pop().is_some() {}
+        }
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified, yield_now: bool) {
+        self.schedule_task(task, yield_now);
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+/// The scheduler of a `spawn_local` task: it only ever runs on `worker`.
+pub(crate) struct LocalSchedule {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) worker: usize,
+}
+
+impl Schedule for LocalSchedule {
+    fn schedule(&self, task: Notified, yield_now: bool) {
+        self.shared
+            .schedule_local_task(self.worker, task, yield_now);
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.shared.remotes[self.worker].local_owned.remove(task)
+    }
+}
+
+impl WorkerContext {
+    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
+        std::ptr::eq(self.shared_ptr(), Arc::as_ptr(shared))
+    }
+}

@@ -1,0 +1,393 @@
+//! A worker thread's loop: LIFO slot, local ring, pinned (local) tasks,
+//! the node's injector, stealing from siblings and then from other nodes,
+//! and parking when nothing is runnable.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+
+use super::queue::Local;
+use super::shared::{LocalSchedule, Shared};
+use crate::task::{coop, new_task, Home, Id, JoinHandle, Notified};
+
+/// Tasks run from the LIFO slot in a row before it must wait its turn in
+/// the ring (so two tasks waking each other cannot starve the rest).
+const MAX_LIFO_POLLS: u32 = 3;
+
+/// Most tasks moved from the injector to the local ring at once.
+const MAX_INJECT_BATCH: usize = 32;
+
+/// Counters kept by the worker and published now and then.
+#[derive(Default)]
+struct Stats {
+    polls: Cell<u64>,
+    home_polls: Cell<u64>,
+    local_steals: Cell<u64>,
+    remote_steals: Cell<u64>,
+    parks: Cell<u64>,
+    unparks: Cell<u64>,
+}
+
+fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get() + n);
+}
+
+struct Core {
+    lifo: Option<Notified>,
+    queue: Local,
+    /// Local tasks ready to run (never stolen).
+    pinned: VecDeque<Notified>,
+    tick: u32,
+    searching: bool,
+}
+
+/// The state of one worker, reachable from its thread's context.
+pub(crate) struct WorkerContext {
+    shared: Arc<Shared>,
+    /// Index in the runtime's worker table.
+    pub(crate) index: usize,
+    /// Index of the worker's node pool.
+    pub(crate) pool: usize,
+    core: RefCell<Core>,
+    stats: Stats,
+}
+
+impl WorkerContext {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, queue: Local) -> WorkerContext {
+        let pool = shared.remotes[index].pool;
+        WorkerContext {
+            shared,
+            index,
+            pool,
+            core: RefCell::new(Core {
+                lifo: None,
+                queue,
+                pinned: VecDeque::new(),
+                tick: 0,
+                searching: false,
+            }),
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn shared_ptr(&self) -> *const Shared {
+        Arc::as_ptr(&self.shared)
+    }
+
+    /// Queues a task of this worker's node on this worker. Gives the task
+    /// back when the core is busy (the caller then uses the injector).
+    pub(crate) fn schedule_local(&self, task: Notified, yield_now: bool) -> Option<Notified> {
+        let Ok(mut core) = self.core.try_borrow_mut() else {
+            return Some(task);
+        };
+        let pool = &self.shared.pools[self.pool];
+        let pushed_to_ring = if yield_now || !self.shared.config.lifo_slot {
+            core.queue.push_back(task, pool);
+            true
+        } else if let Some(prev) = core.lifo.replace(task) {
+            core.queue.push_back(prev, pool);
+            true
+        } else {
+            false
+        };
+        drop(core);
+        if pushed_to_ring {
+            // Work a sibling could steal: wake one if all are asleep.
+            self.shared.notify_pool(self.pool, true);
+        }
+        None
+    }
+
+    /// Queues one of this worker's local tasks.
+    pub(crate) fn schedule_pinned(&self, task: Notified, _yield_now: bool) -> Option<Notified> {
+        let Ok(mut core) = self.core.try_borrow_mut() else {
+            return Some(task);
+        };
+        core.pinned.push_back(task);
+        None
+    }
+
+    /// Spawns a task that stays on this worker.
+    pub(crate) fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let id = Id::next();
+        let home = Home {
+            pool: self.pool as u32,
+            strict: true,
+            allowed: 0,
+        };
+        let scheduler = LocalSchedule {
+            shared: self.shared.clone(),
+            worker: self.index,
+        };
+        // The future is polled only by this worker: LocalSchedule routes
+        // every wake here, and the worker cancels its local tasks itself
+        // before it exits.
+        let (task, notified, join) = new_task(future, scheduler, id, home);
+        if let Err(task) = self.shared.remotes[self.index].local_owned.bind(task) {
+            drop(notified);
+            task.shutdown();
+            return join;
+        }
+        self.shared.pools[self.pool].count_spawn();
+        if let Some(task) = self.schedule_pinned(notified, false) {
+            self.shared.remotes[self.index].inbox.push(task);
+        }
+        join
+    }
+
+    /// The worker loop; returns when the runtime shuts down.
+    pub(crate) fn run(&self) {
+        while !self.shared.is_shutdown() {
+            if let Some(task) = self.next_task() {
+                self.run_task(task);
+                continue;
+            }
+            if let Some(task) = self.search() {
+                self.run_task(task);
+                continue;
+            }
+            self.park();
+        }
+        self.shutdown();
+    }
+
+    fn next_task(&self) -> Option<Notified> {
+        let mut core = self.core.borrow_mut();
+        core.tick = core.tick.wrapping_add(1);
+        let pool = &self.shared.pools[self.pool];
+        if core.tick % self.shared.config.global_queue_interval == 0 {
+            // Now and then look at shared and local queues first, so tasks
+            // queued there are not starved by a busy ring.
+            self.publish_stats();
+            if let Some(task) = pool.pop() {
+                return Some(task);
+            }
+            if let Some(task) = core.pinned.pop_front() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = core.lifo.take() {
+            return Some(task);
+        }
+        if let Some(task) = core.queue.pop() {
+            return Some(task);
+        }
+        let inbox = &self.shared.remotes[self.index].inbox;
+        while let Some(task) = inbox.pop() {
+            core.pinned.push_back(task);
+        }
+        if let Some(task) = core.pinned.pop_front() {
+            return Some(task);
+        }
+        self.pull_injector(&mut core)
+    }
+
+    /// Takes a task from the node's injector and moves a fair share of the
+    /// rest into the local ring.
+    fn pull_injector(&self, core: &mut Core) -> Option<Notified> {
+        let pool = &self.shared.pools[self.pool];
+        let first = pool.pop()?;
+        let share = pool.inject_len() / pool.workers.len().max(1);
+        let n = share.min(core.queue.remaining()).min(MAX_INJECT_BATCH);
+        for _ in 0..n {
+            match pool.pop() {
+                Some(task) => core.queue.push_back(task, pool),
+                None => break,
+            }
+        }
+        Some(first)
+    }
+
+    fn run_task(&self, task: Notified) {
+        let was_searching = {
+            let mut core = self.core.borrow_mut();
+            std::mem::replace(&mut core.searching, false)
+        };
+        if was_searching
+            && self.shared.pools[self.pool]
+                .idle
+                .transition_worker_from_searching()
+        {
+            // The last searcher found work: wake another to keep looking.
+            self.shared.notify_pool(self.pool, true);
+        }
+        coop::budget(|| {
+            self.poll(task);
+            let mut lifo_polls = 0;
+            loop {
+                let next = {
+                    let mut core = self.core.borrow_mut();
+                    let Some(next) = core.lifo.take() else { break };
+                    if lifo_polls >= MAX_LIFO_POLLS || !coop::has_budget_remaining() {
+                        core.queue.push_back(next, &self.shared.pools[self.pool]);
+                        drop(core);
+                        self.shared.notify_pool(self.pool, true);
+                        break;
+                    }
+                    next
+                };
+                lifo_polls += 1;
+                self.poll(next);
+            }
+        });
+    }
+
+    #[inline]
+    fn poll(&self, task: Notified) {
+        bump(&self.stats.polls, 1);
+        if task.header().home.pool as usize == self.pool {
+            bump(&self.stats.home_polls, 1);
+        }
+        task.run();
+    }
+
+    fn search(&self) -> Option<Notified> {
+        let pool = &self.shared.pools[self.pool];
+        let mut core = self.core.borrow_mut();
+        if !core.searching {
+            if !pool.idle.transition_worker_to_searching() {
+                return None;
+            }
+            core.searching = true;
+        }
+        // Siblings: same cache domain first, then the rest of the node.
+        for &victim in self.shared.steal_order[self.index].iter() {
+            let before = core.queue.len();
+            if let Some(task) = self.shared.remotes[victim]
+                .steal
+                .steal_into(&mut core.queue)
+            {
+                bump(
+                    &self.stats.local_steals,
+                    (1 + core.queue.len() - before) as u64,
+                );
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.pull_injector(&mut core) {
+            return Some(task);
+        }
+        if self.shared.config.remote_steal {
+            return self.steal_remote(&mut core);
+        }
+        None
+    }
+
+    /// The whole node is out of work: take a few tasks that allow it from
+    /// the nearest node that has some.
+    fn steal_remote(&self, core: &mut Core) -> Option<Notified> {
+        let batch = self.shared.config.remote_steal_batch.max(1);
+        let mine = &self.shared.pools[self.pool];
+        for &other in self.shared.remote_order[self.pool].iter() {
+            let victim = &self.shared.pools[other];
+            if let Some(first) = victim.pop_preferred() {
+                let mut n = 1;
+                while n < batch {
+                    match victim.pop_preferred() {
+                        Some(task) => core.queue.push_back(task, mine),
+                        None => break,
+                    }
+                    n += 1;
+                }
+                bump(&self.stats.remote_steals, n as u64);
+                return Some(first);
+            }
+            for w in victim.workers.clone() {
+                let mut first = None;
+                let mut taken = 0u64;
+                let mut refused = false;
+                self.shared.remotes[w].steal.steal_batch(batch, |task| {
+                    let home = task.header().home;
+                    if !home.allows(self.pool) {
+                        // Strict work stays on its nodes.
+                        self.shared.pools[home.pool as usize].push(task);
+                        refused = true;
+                    } else if first.is_none() {
+                        first = Some(task);
+                        taken += 1;
+                    } else {
+                        core.queue.push_back(task, mine);
+                        taken += 1;
+                    }
+                });
+                if refused {
+                    self.shared.notify_pool(other, false);
+                }
+                if first.is_some() {
+                    bump(&self.stats.remote_steals, taken);
+                    return first;
+                }
+            }
+        }
+        None
+    }
+
+    fn park(&self) {
+        let pool = &self.shared.pools[self.pool];
+        let remote = &self.shared.remotes[self.index];
+        let was_searching = {
+            let mut core = self.core.borrow_mut();
+            if core.lifo.is_some() || core.queue.has_tasks() || !core.pinned.is_empty() {
+                return;
+            }
+            std::mem::replace(&mut core.searching, false)
+        };
+        bump(&self.stats.parks, 1);
+        self.publish_stats();
+        let last_searcher = pool
+            .idle
+            .transition_worker_to_parked(remote.index_in_pool, was_searching);
+        if last_searcher && self.shared.has_work_for(self.pool) {
+            self.shared.notify_pool(self.pool, true);
+        }
+        loop {
+            if !remote.inbox.is_empty() || self.shared.is_shutdown() {
+                pool.idle.unpark_worker_by_id(remote.index_in_pool);
+                break;
+            }
+            remote.parker.park();
+            if !pool.idle.is_parked(remote.index_in_pool) {
+                break;
+            }
+        }
+        // Whoever took us off the sleeper list counted us as searching.
+        self.core.borrow_mut().searching = true;
+        bump(&self.stats.unparks, 1);
+    }
+
+    fn publish_stats(&self) {
+        let m = &self.shared.remotes[self.index].metrics;
+        m.polls.store(self.stats.polls.get());
+        m.home_polls.store(self.stats.home_polls.get());
+        m.local_steals.store(self.stats.local_steals.get());
+        m.remote_steals.store(self.stats.remote_steals.get());
+        m.parks.store(self.stats.parks.get());
+        m.unparks.store(self.stats.unparks.get());
+    }
+
+    /// Cancels this worker's local tasks and drops its queued references.
+    fn shutdown(&self) {
+        let remote = &self.shared.remotes[self.index];
+        remote.local_owned.close_and_shutdown_all();
+        loop {
+            let task = {
+                let mut core = self.core.borrow_mut();
+                core.lifo
+                    .take()
+                    .or_else(|| core.queue.pop())
+                    .or_else(|| core.pinned.pop_front())
+            };
+            match task {
+                Some(task) => drop(task),
+                None => break,
+            }
+        }
+        while remote.inbox.pop().is_some() {}
+        self.publish_stats();
+    }
+}

@@ -1,0 +1,188 @@
+//! The list of a scheduler's live tasks, so shutdown can cancel every one.
+//!
+//! An intrusive doubly linked list through each task header, split into
+//! shards (by task id) each behind its own mutex, so spawning threads rarely
+//! meet on the same lock.
+
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::raw::{Header, RawTask, Task};
+
+/// The list pointers inside a task header; guarded by the shard lock.
+pub(crate) struct Links {
+    inner: UnsafeCell<LinkPtrs>,
+}
+
+#[derive(Clone, Copy)]
+struct LinkPtrs {
+    prev: Option<NonNull<Header>>,
+    next: Option<NonNull<Header>>,
+    linked: bool,
+}
+
+impl Links {
+    pub(crate) fn new() -> Links {
+        Links {
+            inner: UnsafeCell::new(LinkPtrs {
+                prev: None,
+                next: None,
+                linked: false,
+            }),
+        }
+    }
+}
+
+struct Shard {
+    head: Option<NonNull<Header>>,
+    closed: bool,
+}
+
+// SAFETY: the raw pointers are only followed while holding the shard's
+// mutex, and every task in the list is kept alive by the list's reference.
+unsafe impl Send for Shard {}
+
+pub(crate) struct OwnedTasks {
+    shards: Box<[Mutex<Shard>]>,
+    mask: usize,
+    closed: AtomicBool,
+    alive: AtomicUsize,
+}
+
+/// Accessing a header's links.
+///
+/// # Safety
+/// The caller holds the lock of the shard the task belongs to.
+unsafe fn links(task: NonNull<Header>) -> *mut LinkPtrs {
+    // SAFETY: the header is live (the list holds a reference).
+    unsafe { task.as_ref().links.inner.get() }
+}
+
+impl OwnedTasks {
+    /// A list with about `shards` shards (rounded up to a power of two).
+    pub(crate) fn new(shards: usize) -> OwnedTasks {
+        let n = shards.clamp(1, 1 << 12).next_power_of_two();
+        OwnedTasks {
+            shards: (0..n)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        head: None,
+                        closed: false,
+                    })
+                })
+                .collect(),
+            mask: n - 1,
+            closed: AtomicBool::new(false),
+            alive: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, task: RawTask) -> MutexGuard<'_, Shard> {
+        let i = task.id().as_u64() as usize & self.mask;
+        // A panic while holding the lock cannot leave the list half-edited
+        // (only pointer writes happen under it), so poisoning is ignored.
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a task, taking over the reference `task` holds. When the list
+    /// is closed the task is handed back, so the caller can shut it down.
+    pub(crate) fn bind(&self, task: Task) -> Result<(), Task> {
+        let mut shard = self.shard(task.raw());
+        if shard.closed {
+            return Err(task);
+        }
+        let ptr = task.into_raw().header_ptr();
+        // SAFETY: we hold this shard's lock, which guards all links in it.
+        unsafe {
+            let l = &mut *links(ptr);
+            l.prev = None;
+            l.next = shard.head;
+            l.linked = true;
+            if let Some(head) = shard.head {
+                (*links(head)).prev = Some(ptr);
+            }
+        }
+        shard.head = Some(ptr);
+        self.alive.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Unlinks a task. Returns `true` when it was in the list; the list's
+    /// reference then belongs to the caller.
+    pub(crate) fn remove(&self, task: RawTask) -> bool {
+        let mut shard = self.shard(task);
+        // SAFETY: we hold the lock of the task's shard.
+        let removed = unsafe { unlink(&mut shard, task.header_ptr()) };
+        if removed {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Number of tasks in the list.
+    pub(crate) fn len(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Refuses new tasks and shuts down every task in the list.
+    pub(crate) fn close_and_shutdown_all(&self) {
+        self.closed.store(true, Ordering::Release);
+        for i in 0..self.shards.len() {
+            loop {
+                let task = {
+                    let mut shard = self.shards[i]
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    shard.closed = true;
+                    let Some(ptr) = shard.head else { break };
+                    // SAFETY: the task heads this shard, whose lock is held.
+                    unsafe { unlink(&mut shard, ptr) };
+                    self.alive.fetch_sub(1, Ordering::Relaxed);
+                    // SAFETY: unlinking gave us the list's reference.
+                    unsafe { Task::from_raw(RawTask::from_raw(ptr)) }
+                };
+                // Shut it down outside the lock: dropping a future may wake
+                // or complete other tasks of this list.
+                task.shutdown();
+            }
+        }
+    }
+}
+
+/// Unlinks `ptr` if it is linked; `true` when it was.
+///
+/// # Safety
+/// The caller holds the lock of the shard `ptr` belongs to.
+unsafe fn unlink(shard: &mut Shard, ptr: NonNull<Header>) -> bool {
+    // SAFETY: the shard's lock is held (caller's promise).
+    unsafe {
+        let l = *links(ptr);
+        if !l.linked {
+            return false;
+        }
+        match l.prev {
+            Some(prev) => (*links(prev)).next = l.next,
+            None => shard.head = l.next,
+        }
+        if let Some(next) = l.next {
+            (*links(next)).prev = l.prev;
+        }
+        *links(ptr) = LinkPtrs {
+            prev: None,
+            next: None,
+            linked: false,
+        };
+    }
+    true
+}
+
+impl Drop for OwnedTasks {
+    fn drop(&mut self) {
+        // Normally empty: the runtime shuts the list down first.
+        self.close_and_shutdown_all();
+    }
+}
