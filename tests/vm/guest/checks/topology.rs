@@ -172,12 +172,20 @@ pub fn topo_json(m: &Machine) -> Outcome {
     let got = normalize(got);
     let want = keep_reported_memattrs(want, &got);
     let mut problems = json_diff::diff(&got, &want);
+    let devices = device_problems(m, &got);
+    let compared_devices = devices.is_some();
+    problems.extend(devices.unwrap_or_default());
     if !stderr.trim().is_empty() {
         problems.push(format!("wrote to stderr: {}", stderr.trim()));
     }
     if problems.is_empty() {
         Outcome::Pass(format!(
-            "nodes, CPUs, memory, distances and memattrs match ({} nodes)",
+            "nodes, CPUs, memory, distances, memattrs{} match ({} nodes)",
+            if compared_devices && !m.devices.is_empty() {
+                ", devices"
+            } else {
+                ""
+            },
             m.nodes.len()
         ))
     } else {
@@ -203,6 +211,35 @@ fn expected_topo_json(m: &Machine) -> Result<Value, String> {
         node["memory_bytes"] = Value::from(sysfs::node_mem_total(id as u32)?);
     }
     Ok(want)
+}
+
+/// Devices of the table missing from the output's `devices` list (matched
+/// by name, the last component of their sysfs path) or on another node.
+/// `None` when the output has no `devices` list: the issue does not require
+/// one, so there is nothing to compare.
+fn device_problems(m: &Machine, got: &Value) -> Option<Vec<String>> {
+    let listed = got.get("devices")?.as_array()?;
+    let problems = m
+        .devices
+        .iter()
+        .filter_map(|dev| {
+            let name = dev.sysfs.rsplit('/').next().unwrap_or(&dev.sysfs);
+            let entry = listed
+                .iter()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(name));
+            let node = entry.map(|e| e.get("node").and_then(Value::as_i64));
+            match node {
+                None => Some(format!("$.devices: no {} named {name}", dev.kind)),
+                Some(n) if n == Some(dev.node) => None,
+                Some(n) => Some(format!(
+                    "$.devices[name={name}].node: got {}, want {}",
+                    n.map_or("null".to_string(), |n| n.to_string()),
+                    dev.node
+                )),
+            }
+        })
+        .collect();
+    Some(problems)
 }
 
 /// Puts `memattrs` lists in target order and drops empty ones, so that
@@ -244,6 +281,39 @@ mod tests {
             "Latency": [{"target": 0, "value": 1}, {"target": 1, "value": 2}]
         }});
         assert!(json_diff::diff(&normalize(got), &want).is_empty());
+    }
+
+    fn machine_with_nvme_on(node: i64) -> Machine {
+        Machine {
+            topology: "t".into(),
+            nodes: vec![],
+            distances: vec![],
+            hmat_local: vec![],
+            memory_side_caches: vec![],
+            devices: vec![crate::expect::DeviceSpec {
+                kind: "nvme".into(),
+                node,
+                sysfs: "/sys/block/nvme0n1".into(),
+            }],
+            topo_json: Value::Null,
+        }
+    }
+
+    #[test]
+    fn devices_are_matched_by_name_and_node() {
+        let got = json!({"devices": [
+            {"kind": "pci", "name": "0000:21:00.0", "node": 1},
+            {"kind": "block", "name": "nvme0n1", "node": 1}
+        ]});
+        assert_eq!(
+            device_problems(&machine_with_nvme_on(1), &got),
+            Some(vec![])
+        );
+        let wrong = device_problems(&machine_with_nvme_on(0), &got).unwrap();
+        assert_eq!(wrong, ["$.devices[name=nvme0n1].node: got 1, want 0"]);
+        let missing = device_problems(&machine_with_nvme_on(1), &json!({"devices": []}));
+        assert_eq!(missing.unwrap(), ["$.devices: no nvme named nvme0n1"]);
+        assert_eq!(device_problems(&machine_with_nvme_on(1), &json!({})), None);
     }
 
     #[test]
