@@ -44,7 +44,8 @@ Commands:
           memory, distances, HMAT attributes, memory tiers, devices)
 
 Options:
-  -h, --help       Print help (also: numa-rt <command> --help)
+  -h, --help       Print help (also: numa-rt help <command>,
+                   numa-rt <command> --help)
   -V, --version    Print the version
 
 Environment:
@@ -87,7 +88,15 @@ where
         return Err(CliError::usage("no command given (try 'numa-rt topo')"));
     };
     match first.to_str() {
-        Some("-h" | "--help" | "help") => Ok(Command::Help(MAIN_HELP)),
+        Some("-h" | "--help") => Ok(Command::Help(MAIN_HELP)),
+        Some("help") => match args.next() {
+            None => Ok(Command::Help(MAIN_HELP)),
+            Some(topic) if topic == "topo" => Ok(Command::Help(TOPO_HELP)),
+            Some(topic) => Err(CliError::usage(format!(
+                "no help for '{}' (commands: topo)",
+                topic.to_string_lossy()
+            ))),
+        },
         Some("-V" | "--version") => Ok(Command::Version),
         Some("topo") => parse_topo(args),
         Some(flag) if flag.starts_with('-') => Err(CliError::usage(format!(
@@ -245,6 +254,12 @@ mod tests {
             Command::Help(TOPO_HELP)
         );
         assert_eq!(parse_strs(&["-V"]).unwrap(), Command::Version);
+        assert_eq!(parse_strs(&["help"]).unwrap(), Command::Help(MAIN_HELP));
+        assert_eq!(
+            parse_strs(&["help", "topo"]).unwrap(),
+            Command::Help(TOPO_HELP)
+        );
+        assert!(usage_message(&["help", "frob"]).contains("no help for 'frob'"));
     }
 
     #[test]
