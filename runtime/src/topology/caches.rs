@@ -6,25 +6,37 @@ use super::CpuSet;
 
 const CPU_DIR: &str = "sys/devices/system/cpu";
 
-/// The groups of `usable` CPUs that share a cache: for each CPU, its level 3
-/// cache, else its highest-level unified cache (`shared_cpu_list`, else
-/// `shared_cpu_map`). Groups are limited to `usable` CPUs, deduplicated and
-/// ordered by their first CPU. CPUs the kernel gives no cache information
-/// for belong to no group; unreadable cache files are skipped.
+/// The groups of `usable` CPUs that share a last-level cache: for each CPU,
+/// its level 3 cache, else its highest-level unified cache
+/// (`shared_cpu_map` as hwloc reads it, else `shared_cpu_list`).
+///
+/// The groups partition the usable CPUs, ordered by their first CPU: a CPU
+/// belongs to the group of the first CPU whose cache lists it, so
+/// inconsistent kernel data (overlapping lists) cannot put a CPU in two
+/// groups, and a CPU with no cache information forms a group of its own.
+/// Empty when no CPU has cache information.
 pub(crate) fn cache_domains(root: &FsRoot, usable: &CpuSet) -> Vec<CpuSet> {
     let mut domains: Vec<CpuSet> = Vec::new();
+    let mut covered = CpuSet::new();
+    let mut any_info = false;
     for cpu in usable {
-        let Some(shared) = last_level_cache(root, cpu) else {
+        let shared = last_level_cache(root, cpu);
+        any_info |= shared.is_some();
+        if covered.contains(cpu) {
             continue;
-        };
-        let mut shared = shared.intersection(usable);
-        // A CPU always shares its own cache, even if the file forgets it.
-        shared.insert(cpu);
-        if !domains.contains(&shared) {
-            domains.push(shared);
         }
+        let mut domain = shared
+            .unwrap_or_default()
+            .intersection(usable)
+            .difference(&covered);
+        // A CPU always shares its own cache, even if the file forgets it.
+        domain.insert(cpu);
+        covered = covered.union(&domain);
+        domains.push(domain);
     }
-    domains.sort_by_key(|d| d.first());
+    if !any_info {
+        return Vec::new();
+    }
     domains
 }
 
@@ -116,13 +128,17 @@ mod tests {
             cache(b, cpu, 1, 1, "Instruction", &cpu.to_string());
             cache(b, cpu, 2, 2, "Unified", "0-1");
         }
-        // CPU 2 has no cache information.
+        // CPU 2 has no cache information: a group of its own.
         let root = FsRoot::open(b.to_owned()).unwrap();
         let got: Vec<String> = cache_domains(&root, &"0-2".parse().unwrap())
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(got, ["0-1"]);
+        assert_eq!(got, ["0-1", "2"]);
+        // No cache information at all: no groups.
+        let empty = tempfile::tempdir().unwrap();
+        let root = FsRoot::open(empty.path().to_owned()).unwrap();
+        assert!(cache_domains(&root, &"0-2".parse().unwrap()).is_empty());
     }
 
     #[test]
@@ -136,7 +152,25 @@ mod tests {
         fs::write(d.join("shared_cpu_map"), "00000000,00000005\n").unwrap();
         let root = FsRoot::open(b.to_owned()).unwrap();
         let got = cache_domains(&root, &"0-3".parse().unwrap());
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].to_string(), "0,2");
+        let got: Vec<String> = got.iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["0,2", "1", "3"]);
+    }
+
+    #[test]
+    fn overlapping_lists_still_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        // Inconsistent data, as in some saved trees: CPU 1 claims 0-2,
+        // CPU 2 claims 2-3.
+        cache(b, 0, 3, 3, "Unified", "0");
+        cache(b, 1, 3, 3, "Unified", "0-2");
+        cache(b, 2, 3, 3, "Unified", "2-3");
+        cache(b, 3, 3, 3, "Unified", "2-3");
+        let root = FsRoot::open(b.to_owned()).unwrap();
+        let got: Vec<String> = cache_domains(&root, &"0-3".parse().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["0", "1-2", "3"]);
     }
 }
