@@ -95,6 +95,10 @@ fn discover(
     let mut keep_iter = keep.iter();
     node_list.retain(|_| keep_iter.next().copied().unwrap_or(false));
 
+    let own_cpus: Vec<(NodeId, CpuSet)> = node_list
+        .iter()
+        .map(|n| (n.id, n.cpus.intersection(&online)))
+        .collect();
     for node in &mut node_list {
         node.local_cpus = node.local_cpus.intersection(&online);
         node.cpus = node.cpus.intersection(&allowed);
@@ -115,7 +119,7 @@ fn discover(
 
     Ok(Topology {
         cache_domains: caches::cache_domains(root, &usable_cpus),
-        devices: devices::devices(root),
+        devices: devices::devices(root, &own_cpus),
         nodes: node_list,
         distances,
         memory_tiers,
