@@ -71,9 +71,10 @@ impl FsRoot {
     }
 
     /// Parses `rel` as a kernel mask (`00000000,0000000f`); `None` when it
-    /// is missing.
+    /// is missing. An empty file is an empty set.
     pub(crate) fn read_mask<K>(&self, rel: &str) -> Result<Option<IdSet<K>>, TopologyError> {
         match self.read(rel)? {
+            Some(text) if text.trim().is_empty() => Ok(Some(IdSet::new())),
             Some(text) => parse_mask(&text)
                 .map(Some)
                 .map_err(|e| TopologyError::file(&self.path(rel), e.to_string())),
@@ -217,6 +218,8 @@ mod tests {
         let list: IdSet<()> = root.read_list("/a/list").unwrap().unwrap();
         assert_eq!(list.to_string(), "0-2,5");
         let mask: IdSet<()> = root.read_mask("a/mask").unwrap().unwrap();
+        fs::write(dir.path().join("a/empty"), "\n").unwrap();
+        assert!(root.read_mask::<()>("a/empty").unwrap().unwrap().is_empty());
         assert_eq!(mask.to_string(), "0,4");
         assert_eq!(root.read_u64("a/num"), Some(42));
         let nul: IdSet<()> = root.read_list("a/nul").unwrap().unwrap();
@@ -228,7 +231,7 @@ mod tests {
         assert!(err.to_string().contains("a/bad"), "{err}");
         assert_eq!(
             root.list_dir("a").unwrap(),
-            ["bad", "list", "mask", "neg", "nul", "num"]
+            ["bad", "empty", "list", "mask", "neg", "nul", "num"]
         );
     }
 
