@@ -115,9 +115,15 @@ impl Idle {
     }
 
     /// Workers currently searching.
-    #[cfg(test)]
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.state.load(SeqCst))
+    }
+
+    /// Whether every worker is busy running tasks: none parked, none
+    /// searching. Only then may other nodes take this node's work.
+    pub(crate) fn all_busy(&self) -> bool {
+        let state = self.state.load(SeqCst);
+        searching(state) == 0 && unparked(state) == self.num_workers
     }
 
     /// Workers currently parked.

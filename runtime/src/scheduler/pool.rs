@@ -71,6 +71,13 @@ impl NodePool {
         !self.preferred.is_empty()
     }
 
+    /// Whether this node cannot keep up: every worker busy and more tasks
+    /// waiting in the injector than it has workers. Only then do idle
+    /// nodes take its `Preferred` work.
+    pub(crate) fn overloaded(&self) -> bool {
+        self.idle.all_busy() && self.inject_len() > self.workers.len()
+    }
+
     pub(crate) fn count_spawn(&self) {
         self.spawned.fetch_add(1, Relaxed);
     }

@@ -167,19 +167,25 @@ impl Shared {
     }
 
     /// Wakes one parked worker of `pool` if nobody there is looking for
-    /// work; for stealable work, failing that, one of the nearest node that
-    /// has a sleeper.
-    pub(crate) fn notify_pool(&self, pool: usize, stealable: bool) {
+    /// work. With `spill`, when every worker of `pool` is busy, wakes one
+    /// of the nearest node that has a sleeper instead, to steal the work.
+    pub(crate) fn notify_pool(&self, pool: usize, spill: bool) {
         if let Some(worker) = self.pools[pool].idle.worker_to_notify() {
             self.unpark(pool, worker);
             return;
         }
-        if stealable && self.config.remote_steal {
-            for &other in self.remote_order[pool].iter() {
-                if let Some(worker) = self.pools[other].idle.worker_to_notify() {
-                    self.unpark(other, worker);
-                    return;
-                }
+        if spill && self.config.remote_steal && self.pools[pool].overloaded() {
+            self.notify_remote(pool);
+        }
+    }
+
+    /// Wakes a sleeper of the nearest other node, if any, so it can steal
+    /// from `pool`.
+    pub(crate) fn notify_remote(&self, pool: usize) {
+        for &other in self.remote_order[pool].iter() {
+            if let Some(worker) = self.pools[other].idle.worker_to_notify() {
+                self.unpark(other, worker);
+                return;
             }
         }
     }
@@ -197,9 +203,10 @@ impl Shared {
             return true;
         }
         self.config.remote_steal
-            && self.remote_order[pool]
-                .iter()
-                .any(|&other| self.pools[other].has_preferred())
+            && self.remote_order[pool].iter().any(|&other| {
+                let victim = &self.pools[other];
+                victim.overloaded() && victim.has_preferred()
+            })
     }
 
     /// Queues a local task on its worker and wakes that worker.

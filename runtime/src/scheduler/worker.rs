@@ -94,7 +94,7 @@ impl WorkerContext {
         drop(core);
         if pushed_to_ring {
             // Work a sibling could steal: wake one if all are asleep.
-            self.shared.notify_pool(self.pool, true);
+            self.shared.notify_pool(self.pool, false);
         }
         None
     }
@@ -164,6 +164,7 @@ impl WorkerContext {
             // Now and then look at shared and local queues first, so tasks
             // queued there are not starved by a busy ring.
             self.publish_stats();
+            self.maybe_spill(&core);
             if let Some(task) = pool.pop() {
                 return Some(task);
             }
@@ -185,6 +186,19 @@ impl WorkerContext {
             return Some(task);
         }
         self.pull_injector(&mut core)
+    }
+
+    /// When this node cannot keep up (every worker busy and work piling up
+    /// here), wakes an idle worker of the nearest node to take some.
+    fn maybe_spill(&self, core: &Core) {
+        const BACKLOG: usize = 4;
+        if self.shared.config.remote_steal
+            && self.shared.pools.len() > 1
+            && core.queue.len() >= BACKLOG
+            && self.shared.pools[self.pool].idle.all_busy()
+        {
+            self.shared.notify_remote(self.pool);
+        }
     }
 
     /// Takes a task from the node's injector and moves a fair share of the
@@ -214,7 +228,7 @@ impl WorkerContext {
                 .transition_worker_from_searching()
         {
             // The last searcher found work: wake another to keep looking.
-            self.shared.notify_pool(self.pool, true);
+            self.shared.notify_pool(self.pool, false);
         }
         coop::budget(|| {
             self.poll(task);
@@ -226,7 +240,7 @@ impl WorkerContext {
                     if lifo_polls >= MAX_LIFO_POLLS || !coop::has_budget_remaining() {
                         core.queue.push_back(next, &self.shared.pools[self.pool]);
                         drop(core);
-                        self.shared.notify_pool(self.pool, true);
+                        self.shared.notify_pool(self.pool, false);
                         break;
                     }
                     next
@@ -285,7 +299,17 @@ impl WorkerContext {
         let mine = &self.shared.pools[self.pool];
         for &other in self.shared.remote_order[self.pool].iter() {
             let victim = &self.shared.pools[other];
-            if let Some(first) = victim.pop_preferred() {
+            if !victim.idle.all_busy() {
+                // A worker there is free (or looking): the work is not
+                // waiting for lack of hands.
+                continue;
+            }
+            let injected = if victim.overloaded() {
+                victim.pop_preferred()
+            } else {
+                None
+            };
+            if let Some(first) = injected {
                 let mut n = 1;
                 while n < batch {
                     match victim.pop_preferred() {
@@ -298,6 +322,10 @@ impl WorkerContext {
                 return Some(first);
             }
             for w in victim.workers.clone() {
+                if self.shared.remotes[w].steal.len() < 2 {
+                    // The owner runs its next task itself.
+                    continue;
+                }
                 let mut first = None;
                 let mut taken = 0u64;
                 let mut refused = false;
@@ -343,7 +371,7 @@ impl WorkerContext {
             .idle
             .transition_worker_to_parked(remote.index_in_pool, was_searching);
         if last_searcher && self.shared.has_work_for(self.pool) {
-            self.shared.notify_pool(self.pool, true);
+            self.shared.notify_pool(self.pool, false);
         }
         loop {
             if !remote.inbox.is_empty() || self.shared.is_shutdown() {
