@@ -102,8 +102,14 @@ fn discover(
     for node in &mut node_list {
         node.local_cpus = node.local_cpus.intersection(&online);
         node.cpus = node.cpus.intersection(&allowed);
+        // As hwloc does, memory attributes apply to the initiator CPUs the
+        // process may use, and vanish when it may use none of them.
+        node.memattr_initiators = node.memattr_initiators.intersection(&allowed);
+        if node.memattr_initiators.is_empty() {
+            node.memattrs.clear();
+        }
     }
-    tiers::guess_subtypes(&mut node_list, &dax);
+    tiers::guess_subtypes(&mut node_list, &dax, &allowed);
 
     let ids: Vec<NodeId> = node_list.iter().map(|n| n.id).collect();
     let distances = rows

@@ -4,7 +4,7 @@
 use super::memattr::MemAttrKind;
 use super::nodes::{numbered, DaxKind};
 use super::root::FsRoot;
-use super::{MemoryTier, Node, NodeSet, TopologyError};
+use super::{CpuSet, MemoryTier, Node, NodeSet, TopologyError};
 
 const TIER_DIR: &str = "sys/devices/virtual/memory_tiering";
 
@@ -44,8 +44,9 @@ enum Kind {
 /// when every specific-purpose node has over twice the local bandwidth of
 /// every other node, those are `HBM` and the others `DRAM`; otherwise
 /// specific-purpose nodes are `SPM` and the others get no subtype.
-/// `dax[i]` is the DAX kind of `nodes[i]`.
-pub(crate) fn guess_subtypes(nodes: &mut [Node], dax: &[Option<DaxKind>]) {
+/// `dax[i]` is the DAX kind of `nodes[i]`; `allowed` are the CPUs the
+/// process may use.
+pub(crate) fn guess_subtypes(nodes: &mut [Node], dax: &[Option<DaxKind>], allowed: &CpuSet) {
     let mut tiers: Vec<(Kind, u64, usize)> = nodes
         .iter()
         .enumerate()
@@ -55,7 +56,7 @@ pub(crate) fn guess_subtypes(nodes: &mut [Node], dax: &[Option<DaxKind>]) {
                 Some(DaxKind::Spm) => Kind::Spm,
                 None => Kind::Unknown,
             };
-            (kind, local_bandwidth(node), i)
+            (kind, local_bandwidth(node, allowed), i)
         })
         .collect();
     // By kind, then by decreasing bandwidth.
@@ -90,9 +91,10 @@ pub(crate) fn guess_subtypes(nodes: &mut [Node], dax: &[Option<DaxKind>]) {
 }
 
 /// The node's `Bandwidth` from its own CPUs, 0 when unknown (hwloc looks
-/// the value up with the node's cpuset as the initiator).
-fn local_bandwidth(node: &Node) -> u64 {
-    if node.local_cpus.is_empty() || node.memattr_initiators != node.local_cpus {
+/// the value up with the node's usable locality as the initiator).
+fn local_bandwidth(node: &Node, allowed: &CpuSet) -> u64 {
+    let local = node.local_cpus.intersection(allowed);
+    if local.is_empty() || node.memattr_initiators != local {
         return 0;
     }
     node.memattrs
@@ -127,17 +129,21 @@ mod tests {
             node(2, "0-1", Some(100)),
         ];
         let dax = [None, Some(DaxKind::Spm), Some(DaxKind::Nvm)];
-        guess_subtypes(&mut nodes, &dax);
+        guess_subtypes(&mut nodes, &dax, &"0-3".parse().unwrap());
         assert_eq!(subtypes(&nodes), [Some("DRAM"), Some("HBM"), Some("NVM")]);
     }
 
     #[test]
     fn slow_or_unknown_spm_stays_spm() {
         let mut nodes = vec![node(0, "0", Some(1000)), node(1, "1", Some(1500))];
-        guess_subtypes(&mut nodes, &[None, Some(DaxKind::Spm)]);
+        guess_subtypes(
+            &mut nodes,
+            &[None, Some(DaxKind::Spm)],
+            &"0-1".parse().unwrap(),
+        );
         assert_eq!(subtypes(&nodes), [None, Some("SPM")]);
         let mut nodes = vec![node(0, "0", None), node(1, "1", None)];
-        guess_subtypes(&mut nodes, &[None, None]);
+        guess_subtypes(&mut nodes, &[None, None], &"0-1".parse().unwrap());
         assert_eq!(subtypes(&nodes), [None, None]);
     }
 
