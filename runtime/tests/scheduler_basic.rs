@@ -264,7 +264,9 @@ fn spawn_local_stays_on_its_worker() {
 fn spawn_local_outside_a_worker_panics_clearly() {
     let rt = current();
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { spawn_local(async {}) })
+        rt.block_on(async {
+            drop(spawn_local(async {}));
+        })
     }))
     .unwrap_err();
     let msg = err
@@ -363,7 +365,12 @@ fn dropping_the_runtime_cancels_and_frees_every_task() {
 /// Polls a future on this thread until ready (for after the runtime is gone).
 fn futures_lite_block_on<F: Future>(f: F) -> F::Output {
     let mut f = Box::pin(f);
-    let mut cx = Context::from_waker(Waker::noop());
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(v) = Pin::new(&mut f).poll(&mut cx) {
             return v;

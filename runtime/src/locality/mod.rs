@@ -210,7 +210,9 @@ mod tests {
     #[test]
     fn strict_wrapper() {
         let t = topo();
-        let p = (&Strict(NodeId::new(1))).placement(&t).unwrap();
+        let strict = Strict(NodeId::new(1));
+        let by_ref: &dyn Target = &&strict;
+        let p = by_ref.placement(&t).unwrap();
         assert_eq!(p.policy, Policy::Strict);
         assert_eq!(p.home, NodeId::new(1));
     }

@@ -115,6 +115,7 @@ impl Idle {
     }
 
     /// Workers currently searching.
+    #[cfg(test)]
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.state.load(SeqCst))
     }

@@ -114,11 +114,18 @@ pub fn consume_budget() -> impl Future<Output = ()> + Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::task::Waker;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
 
     #[test]
     fn budget_runs_out_and_resets() {
-        let mut cx = Context::from_waker(Waker::noop());
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
         assert!(has_budget_remaining());
         budget(|| {
             for _ in 0..INITIAL_BUDGET {

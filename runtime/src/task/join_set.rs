@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::{AbortHandle, JoinError, JoinHandle};
@@ -155,7 +155,7 @@ impl<T> JoinSet<T> {
 
     /// Returns a finished task's result if one is ready, without waiting.
     pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
-        let mut cx = Context::from_waker(Waker::noop());
+        let mut cx = Context::from_waker(noop_waker());
         match self.poll_join_next(&mut cx) {
             Poll::Ready(out) => out,
             Poll::Pending => None,
@@ -283,6 +283,16 @@ impl<T: 'static> JoinSet<T> {
     {
         self.insert(super::spawn_local(future))
     }
+}
+
+/// A waker that does nothing, made once.
+fn noop_waker() -> &'static Waker {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }
 
 impl<T> Default for JoinSet<T> {

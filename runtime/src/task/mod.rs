@@ -105,9 +105,14 @@ where
 /// use std::rc::Rc;
 /// # numa_rt_runtime::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap().block_on(async {
 /// let out = numa_rt_runtime::spawn(async {
-///     let shared = Rc::new(5);
-///     let local = shared.clone();
-///     numa_rt_runtime::spawn_local(async move { *local + 1 }).await.unwrap()
+///     // An Rc is not Send: it may only live in a local task.
+///     numa_rt_runtime::spawn_local(async {
+///         let shared = Rc::new(5);
+///         numa_rt_runtime::task::yield_now().await;
+///         *shared + 1
+///     })
+///     .await
+///     .unwrap()
 /// }).await.unwrap();
 /// assert_eq!(out, 6);
 /// # });

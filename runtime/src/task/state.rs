@@ -23,7 +23,7 @@ const REF_ONE: usize = 1 << REF_SHIFT;
 
 /// A new task: one reference for the owned-task list, one for the
 /// `JoinHandle`, one for the queue it is first pushed to.
-const INITIAL: usize = 3 * REF_ONE | JOIN_INTEREST | NOTIFIED;
+const INITIAL: usize = (3 * REF_ONE) | JOIN_INTEREST | NOTIFIED;
 
 pub(crate) struct State(AtomicUsize);
 
@@ -41,10 +41,6 @@ impl Snapshot {
     #[cfg(test)]
     pub(crate) fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
-    }
-    #[cfg(test)]
-    pub(crate) fn is_cancelled(self) -> bool {
-        self.0 & CANCELLED != 0
     }
     pub(crate) fn has_join_interest(self) -> bool {
         self.0 & JOIN_INTEREST != 0
