@@ -475,3 +475,64 @@ fn metrics_count_polls_and_spawns() {
     assert_eq!(m.node_spawned_count(node), 100);
     assert_eq!(m.global_queue_depth(), 0);
 }
+
+#[test]
+fn stress_wake_abort_and_join_race() {
+    // Tasks woken from other threads while being aborted and joined: every
+    // one must finish exactly once, as a value or as cancelled.
+    let rt = multi(2);
+    for round in 0..20 {
+        let gates: Vec<Gate> = (0..200).map(|_| Gate::default()).collect();
+        let handles: Vec<_> = gates
+            .iter()
+            .map(|g| {
+                let wait = g.wait();
+                rt.spawn(async move {
+                    wait.await;
+                    task::yield_now().await;
+                    7u32
+                })
+            })
+            .collect();
+        let openers = {
+            let gates = gates.clone();
+            std::thread::spawn(move || {
+                for g in &gates {
+                    g.open();
+                }
+            })
+        };
+        for (i, h) in handles.iter().enumerate() {
+            if (i + round) % 3 == 0 {
+                h.abort();
+            }
+        }
+        openers.join().unwrap();
+        let (mut done, mut cancelled) = (0, 0);
+        rt.block_on(async {
+            for h in handles {
+                match h.await {
+                    Ok(7) => done += 1,
+                    Err(e) if e.is_cancelled() => cancelled += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        });
+        assert_eq!(done + cancelled, 200);
+    }
+    assert_eq!(rt.metrics().num_alive_tasks(), 0);
+}
+
+#[test]
+fn runtime_dropped_from_its_own_task_does_not_hang() {
+    let rt = Arc::new(Mutex::new(Some(multi(1))));
+    let inner = rt.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = rt.lock().unwrap().as_ref().unwrap().handle().clone();
+    handle.spawn(async move {
+        let rt = inner.lock().unwrap().take();
+        drop(rt);
+        let _ = tx.send(());
+    });
+    assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
+}

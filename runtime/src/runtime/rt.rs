@@ -139,6 +139,15 @@ impl Runtime {
         match &self.handle.inner {
             Scheduler::MultiThread(shared) => {
                 shared.begin_shutdown();
+                // Dropped from one of its own tasks: the worker running it
+                // cannot exit while we wait, so do not wait.
+                let on_own_worker =
+                    context::with_worker(|w| w.is_some_and(|w| w.belongs_to(shared)));
+                let deadline = if on_own_worker {
+                    Some(Instant::now())
+                } else {
+                    deadline
+                };
                 if self.tracker.wait_all_exited(deadline) {
                     for thread in self.threads.drain(..) {
                         let _ = thread.join();
