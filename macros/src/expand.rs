@@ -163,10 +163,7 @@ fn expand(mut input: syn::ItemFn, kind: Kind, config: &Config) -> TokenStream {
             #runtime.block_on(body)
         }
     };
-    input.block = Box::new(syn::Block {
-        brace_token: input.block.brace_token,
-        stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)],
-    });
+    input.block.stmts = vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)];
     let test_attr = match kind {
         Kind::Test => quote!(#[::core::prelude::v1::test]),
         Kind::Main => quote!(),

@@ -1,0 +1,2 @@
+#[numa_rt::main(crate = "not a path")]
+async fn main() {}

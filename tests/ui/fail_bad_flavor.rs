@@ -1,0 +1,2 @@
+#[numa_rt::main(flavor = "single_thread")]
+async fn main() {}

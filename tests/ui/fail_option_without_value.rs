@@ -1,0 +1,2 @@
+#[numa_rt::main(flavor)]
+async fn main() {}

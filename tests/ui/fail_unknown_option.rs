@@ -1,0 +1,2 @@
+#[numa_rt::main(workers = 2)]
+async fn main() {}
