@@ -606,16 +606,6 @@ unsafe fn free_remote(heap: *mut Heap, page: *mut Page, p: *mut u8) {
     }
 }
 
-/// The block size of the class a pointer's page serves.
-///
-/// # Safety
-/// `p` points into a live, in-use page.
-#[cfg(test)]
-pub(crate) unsafe fn block_size_of(p: *const u8) -> usize {
-    // SAFETY: guaranteed by the caller.
-    unsafe { (*page_of(segment_of(p), p)).block_size as usize }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

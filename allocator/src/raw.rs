@@ -204,13 +204,3 @@ pub(crate) unsafe fn realloc(
 pub(crate) fn is_large(size: usize, align: usize) -> bool {
     fit(size, align) == Fit::Large
 }
-
-/// Usable bytes of a small block (for tests).
-///
-/// # Safety
-/// `p` is a live class block start.
-#[cfg(test)]
-pub(crate) unsafe fn usable(p: *const u8) -> usize {
-    // SAFETY: guaranteed by the caller.
-    unsafe { crate::heap::block_size_of(p) }
-}

@@ -17,10 +17,34 @@ pub(crate) const NATURAL_ALIGN: usize = 16;
 /// Largest alignment the padded path serves inside segments.
 const PAGE_ALIGN_MAX: usize = 4096;
 
+/// Sizes up to this are classed by a table lookup.
+const TABLE_MAX: usize = 1024;
+
+/// `CLASS_TABLE[(size + 7) / 8]` is the class of `size` for sizes up to
+/// [`TABLE_MAX`].
+static CLASS_TABLE: [u8; TABLE_MAX / 8 + 1] = {
+    let mut t = [0u8; TABLE_MAX / 8 + 1];
+    let mut i = 1;
+    while i <= TABLE_MAX / 8 {
+        t[i] = class_of_computed(i * 8) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The class of a `size` (1 ..= MEDIUM_MAX) with no alignment demand.
 #[inline(always)]
 pub(crate) fn class_of(size: usize) -> usize {
     debug_assert!(size <= MEDIUM_MAX);
+    if size <= TABLE_MAX {
+        // Rounding up to 8 never crosses a class: every class size is a
+        // multiple of 8.
+        return CLASS_TABLE[(size + 7) >> 3] as usize;
+    }
+    class_of_computed(size)
+}
+
+const fn class_of_computed(size: usize) -> usize {
     if size <= 128 {
         if size <= 8 {
             0
@@ -66,9 +90,9 @@ pub(crate) enum Fit {
 pub(crate) fn fit(size: usize, align: usize) -> Fit {
     if align <= NATURAL_ALIGN {
         // Size 8 with align 16 must not land in the 8-byte class.
-        let size = if size < align { align } else { size };
+        let size = size.max(align);
         if size <= MEDIUM_MAX {
-            return Fit::Class(class_of(size.max(1)));
+            return Fit::Class(class_of(size));
         }
         return Fit::Large;
     }

@@ -28,8 +28,9 @@ const REFRESH_EVERY: u32 = 4096;
 const SLOTS: usize = 8;
 
 thread_local! {
-    /// Its address identifies the thread (no destructor, so always there).
-    static ANCHOR: u8 = const { 0 };
+    /// The fast path's state. No destructor, so it is always accessible
+    /// (even while the thread exits) and its address identifies the thread.
+    static FAST: Fast = const { Fast::new() };
     static HEAPS: ThreadHeaps = const { ThreadHeaps::new() };
 }
 
@@ -37,15 +38,54 @@ thread_local! {
 /// live threads, never 0 or [`SHARED_ID`].
 #[inline(always)]
 pub(crate) fn id() -> usize {
-    ANCHOR.with(|a| a as *const u8 as usize)
+    FAST.with(|f| f as *const Fast as usize)
 }
 
-struct ThreadHeaps {
-    node: Cell<NodeId>,
-    pinned: Cell<bool>,
-    countdown: Cell<u32>,
-    /// The heap for `node`.
+/// What the allocation fast path reads: the heap of the thread's node and
+/// how many allocations remain before the node is checked again.
+struct Fast {
     local: Cell<*mut Heap>,
+    countdown: Cell<u32>,
+    /// The node as last seen (valid while `node_known`).
+    node: Cell<NodeId>,
+    node_known: Cell<bool>,
+    pinned: Cell<bool>,
+}
+
+impl Fast {
+    const fn new() -> Fast {
+        Fast {
+            local: Cell::new(ptr::null_mut()),
+            countdown: Cell::new(0),
+            node: Cell::new(NodeId::new(0)),
+            node_known: Cell::new(false),
+            pinned: Cell::new(false),
+        }
+    }
+
+    /// The thread's node: pinned, cached, or asked from `getcpu` (then
+    /// cached for the next [`REFRESH_EVERY`] allocations).
+    fn node(&self) -> NodeId {
+        if self.pinned.get() || (self.node_known.get() && self.countdown.get() != 0) {
+            return self.node.get();
+        }
+        let node = os::system()
+            .current_cpu()
+            .map_or(NodeId::new(0), |(_, node)| node);
+        if self.node_known.get() && node != self.node.get() {
+            // The thread moved: the next allocation finds the new heap.
+            self.local.set(ptr::null_mut());
+        }
+        self.node.set(node);
+        self.node_known.set(true);
+        self.countdown.set(REFRESH_EVERY);
+        node
+    }
+}
+
+/// The heaps a thread owns, one per node it allocated on; abandoned when
+/// the thread exits.
+struct ThreadHeaps {
     slots: [Cell<*mut Heap>; SLOTS],
     busy: Cell<bool>,
 }
@@ -53,57 +93,12 @@ struct ThreadHeaps {
 impl ThreadHeaps {
     const fn new() -> ThreadHeaps {
         ThreadHeaps {
-            node: Cell::new(NodeId::new(0)),
-            pinned: Cell::new(false),
-            countdown: Cell::new(0),
-            local: Cell::new(ptr::null_mut()),
             slots: [const { Cell::new(ptr::null_mut()) }; SLOTS],
             busy: Cell::new(false),
         }
     }
 
-    /// The heap for `node` (`None`: the thread's node), `Ok(None)` when the
-    /// shared heap must serve.
-    #[inline(always)]
-    fn heap_for(&self, node: Option<NodeId>) -> Result<Option<*mut Heap>, OsError> {
-        let local = self.local.get();
-        match node {
-            None => {
-                let n = self.countdown.get();
-                if n != 0 && !local.is_null() {
-                    self.countdown.set(n - 1);
-                    return Ok(Some(local));
-                }
-                self.refresh()
-            }
-            Some(node) => {
-                // SAFETY: heaps are never freed.
-                if !local.is_null() && unsafe { (*local).node } == node {
-                    return Ok(Some(local));
-                }
-                self.find_or_acquire(node)
-            }
-        }
-    }
-
-    #[cold]
-    fn refresh(&self) -> Result<Option<*mut Heap>, OsError> {
-        if self.busy.get() {
-            return Ok(None);
-        }
-        if !self.pinned.get() {
-            let node = os::system()
-                .current_cpu()
-                .map_or(NodeId::new(0), |(_, node)| node);
-            self.node.set(node);
-        }
-        self.countdown.set(REFRESH_EVERY);
-        let heap = self.find_or_acquire(self.node.get())?;
-        self.local.set(heap.unwrap_or(ptr::null_mut()));
-        Ok(heap)
-    }
-
-    #[cold]
+    /// The heap for `node`, `Ok(None)` when the shared heap must serve.
     fn find_or_acquire(&self, node: NodeId) -> Result<Option<*mut Heap>, OsError> {
         let mut free_slot = None;
         for (i, slot) in self.slots.iter().enumerate() {
@@ -135,7 +130,7 @@ impl ThreadHeaps {
 
 impl Drop for ThreadHeaps {
     fn drop(&mut self) {
-        self.local.set(ptr::null_mut());
+        let _ = FAST.try_with(|f| f.local.set(ptr::null_mut()));
         for slot in &self.slots {
             let h = slot.replace(ptr::null_mut());
             if !h.is_null() {
@@ -188,10 +183,53 @@ fn adopt(node: NodeId, tid: usize) -> Option<*mut Heap> {
 /// current node), or on the node's shared heap under its lock.
 #[inline(always)]
 pub(crate) fn with_heap<R>(node: Option<NodeId>, f: impl FnOnce(&mut Heap) -> R) -> Result<R, OsError> {
-    let own = HEAPS.try_with(|t| t.heap_for(node));
+    if node.is_none() {
+        let local = FAST.with(|fast| {
+            let h = fast.local.get();
+            let n = fast.countdown.get();
+            if n != 0 && !h.is_null() {
+                fast.countdown.set(n - 1);
+                h
+            } else {
+                ptr::null_mut()
+            }
+        });
+        if !local.is_null() {
+            // SAFETY: the heap is owned by this thread and never freed;
+            // `f` runs before anything else on this thread can touch it.
+            return Ok(f(unsafe { &mut *local }));
+        }
+    }
+    with_heap_slow(node, f)
+}
+
+#[cold]
+fn with_heap_slow<R>(node: Option<NodeId>, f: impl FnOnce(&mut Heap) -> R) -> Result<R, OsError> {
+    let own = HEAPS.try_with(|t| {
+        if t.busy.get() {
+            return Ok(None);
+        }
+        FAST.with(|fast| match node {
+            Some(node) => {
+                let local = fast.local.get();
+                // SAFETY: heaps are never freed.
+                if !local.is_null() && unsafe { (*local).node } == node {
+                    return Ok(Some(local));
+                }
+                t.find_or_acquire(node)
+            }
+            None => {
+                // Countdown ran out or no heap yet: check the node again.
+                fast.countdown.set(0);
+                let node = fast.node();
+                let heap = t.find_or_acquire(node)?;
+                fast.local.set(heap.unwrap_or(ptr::null_mut()));
+                Ok(heap)
+            }
+        })
+    });
     match own {
-        // SAFETY: the heap is owned by this thread and never freed; `f`
-        // runs before anything else on this thread can touch it.
+        // SAFETY: as in `with_heap`.
         Ok(Ok(Some(h))) => Ok(f(unsafe { &mut *h })),
         Ok(Err(e)) => Err(e),
         _ => with_shared(node.unwrap_or_else(current_node), f),
@@ -218,28 +256,21 @@ fn with_shared<R>(node: NodeId, f: impl FnOnce(&mut Heap) -> R) -> Result<R, OsE
 
 /// The node the calling thread allocates on.
 pub(crate) fn current_node() -> NodeId {
-    let cached = HEAPS
-        .try_with(|t| (t.pinned.get() || !t.local.get().is_null()).then(|| t.node.get()))
-        .ok()
-        .flatten();
-    cached.unwrap_or_else(|| {
-        os::system()
-            .current_cpu()
-            .map_or(NodeId::new(0), |(_, node)| node)
-    })
+    FAST.with(Fast::node)
 }
 
 /// Makes the calling thread allocate from `node` (the runtime calls this
 /// on workers pinned to a node, or on an emulated node), or with `None`,
 /// from the node of whatever CPU it runs on again.
 pub fn set_thread_node(node: Option<NodeId>) {
-    let _ = HEAPS.try_with(|t| {
-        t.pinned.set(node.is_some());
+    FAST.with(|f| {
+        f.pinned.set(node.is_some());
+        f.node_known.set(node.is_some());
         if let Some(node) = node {
-            t.node.set(node);
+            f.node.set(node);
         }
-        t.local.set(ptr::null_mut());
-        t.countdown.set(0);
+        f.local.set(ptr::null_mut());
+        f.countdown.set(0);
     });
 }
 
