@@ -51,6 +51,49 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The CPUs the calling thread may run on (`sched_getaffinity`).
+pub fn allowed_cpus() -> io::Result<Vec<u32>> {
+    // SAFETY: cpu_set_t is plain old data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a writable cpu_set_t of the size passed; pid 0 is the
+    // calling thread.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: every index is below CPU_SETSIZE, inside `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .map(|cpu| cpu as u32)
+        .collect())
+}
+
+/// The node of the page holding `addr` (`move_pages` with null nodes), or
+/// the negative errno the kernel reports for it.
+pub fn node_of_address(addr: *const u8) -> io::Result<i32> {
+    let page = (addr as usize) & !(page_size() - 1);
+    let mut pages = [page as *mut libc::c_void];
+    let mut status = [0i32; 1];
+    // SAFETY: one page pointer and one status slot; a null `nodes` array
+    // only queries; pid 0 is us. The kernel validates the address itself.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            0,
+            1 as libc::c_ulong,
+            pages.as_mut_ptr(),
+            ptr::null::<libc::c_int>(),
+            status.as_mut_ptr(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(status[0])
+}
+
 /// Anonymous private memory, unmapped on drop.
 pub struct Mapping {
     addr: *mut libc::c_void,
@@ -156,7 +199,8 @@ impl Drop for Mapping {
     }
 }
 
-fn page_size() -> usize {
+/// The system page size.
+pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if size > 0 {

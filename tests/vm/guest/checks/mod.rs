@@ -6,9 +6,11 @@
 //! crash or a hang fails that check only; [`Sandbox`] sets up that process
 //! (environment variables, io_uring refused by seccomp) before the check runs.
 
+mod allocator;
 mod devices;
 mod io_uring;
 mod placement;
+mod scheduler;
 mod topology;
 
 use std::time::Duration;
@@ -84,6 +86,10 @@ pub const CHECKS: &[Check] = &[
     check("device_nodes", devices::device_nodes),
     // numa_rt under test.
     check("topo_json", topology::topo_json),
+    check("spawn_on_runs_on_node", scheduler::spawn_on_runs_on_node),
+    check("strict_tasks_stay", scheduler::strict_tasks_stay),
+    check("node_memory_lands", allocator::node_memory_lands),
+    check("memory_kinds_resolve", allocator::memory_kinds_resolve),
 ];
 
 /// The check called `name`.
