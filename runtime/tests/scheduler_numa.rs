@@ -130,37 +130,45 @@ fn strict_tasks_never_run_on_node_0_even_when_it_is_idle() {
     let Some(topo) = two_nodes() else { return };
     let rt = runtime(topo);
     let polls_off_node = Arc::new(Mutex::new(Vec::new()));
-    let handles: Vec<_> = (0..40)
-        .map(|_| {
-            let off = polls_off_node.clone();
-            rt.spawn_on(Strict(N1), async move {
-                for _ in 0..5 {
-                    let (node, _) = here();
-                    if node != Some(N1) {
-                        off.lock().unwrap().push(node);
-                    }
-                    // Keep node 1 saturated: each poll burns CPU.
-                    spin(Duration::from_millis(1));
-                    task::yield_now().await;
+    let preferred_on_node0 = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for i in 0..80 {
+        let off = polls_off_node.clone();
+        let seen0 = preferred_on_node0.clone();
+        // Half strict, half preferred: the preferred ones draw idle node 0
+        // into stealing from node 1 while the strict ones queue there.
+        let strict = i % 2 == 0;
+        let body = async move {
+            for _ in 0..5 {
+                let (node, _) = here();
+                if strict && node != Some(N1) {
+                    off.lock().unwrap().push(node);
                 }
-            })
-        })
-        .collect();
+                if !strict && node == Some(N0) {
+                    seen0.store(true, SeqCst);
+                }
+                // Keep node 1 saturated: each poll burns CPU.
+                spin(Duration::from_millis(1));
+                task::yield_now().await;
+            }
+        };
+        handles.push(if strict {
+            rt.spawn_on(Strict(N1), body)
+        } else {
+            rt.spawn_on(N1, body)
+        });
+    }
     rt.block_on(async {
         for h in handles {
             h.await.unwrap();
         }
     });
+    let off = polls_off_node.lock().unwrap();
+    assert!(off.is_empty(), "strict tasks polled off node 1: {off:?}");
     assert!(
-        polls_off_node.lock().unwrap().is_empty(),
-        "{:?}",
-        polls_off_node.lock().unwrap()
+        preferred_on_node0.load(SeqCst),
+        "node 0 never helped, so the test proved nothing"
     );
-    let m = rt.metrics();
-    let remote: u64 = (0..m.num_workers())
-        .map(|w| m.worker_remote_steal_count(w))
-        .sum();
-    assert_eq!(remote, 0);
 }
 
 #[test]
@@ -220,10 +228,18 @@ fn preferred_tasks_are_taken_by_idle_node_0_only_while_it_is_idle() {
             "node 0 took a task while busy, at {at:?}"
         );
     }
+    // Workers publish their counters when they park: give them a moment.
     let m = rt.metrics();
-    let remote: u64 = (0..m.num_workers())
-        .map(|w| m.worker_remote_steal_count(w))
-        .sum();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let remote = loop {
+        let remote: u64 = (0..m.num_workers())
+            .map(|w| m.worker_remote_steal_count(w))
+            .sum();
+        if remote > 0 || Instant::now() > deadline {
+            break remote;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert!(remote > 0);
 }
 
