@@ -46,6 +46,7 @@
 //! required file that cannot be read or parsed (`cpu/online`, `node/online`,
 //! `nodeN/cpulist`, cpuset limits) is a [`TopologyError`] naming the file.
 
+mod attach;
 mod caches;
 mod cgroup;
 mod cpus;

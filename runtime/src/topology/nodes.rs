@@ -43,6 +43,8 @@ pub(crate) struct SysNodes {
     pub(crate) dax: Vec<Option<DaxKind>>,
     /// SLIT rows over `nodes`, in the same order.
     pub(crate) distances: Option<Vec<Vec<u32>>>,
+    /// Whether the nodes were laid out by the Xeon Phi rules ([`knl`]).
+    pub(crate) knl: bool,
 }
 
 /// Reads the nodes under `root` (`live` when it is the running machine).
@@ -86,7 +88,8 @@ pub(crate) fn read(root: &FsRoot, live: bool) -> Result<Option<SysNodes>, Topolo
         None
     };
 
-    if knl::detect(root, live) {
+    let knl = knl::detect(root, live);
+    if knl {
         // Xeon Phi: nodes are paired by the processor's modes; hwloc uses
         // neither the SLIT nor HMAT there.
         knl::apply(root, &mut slots, matrix.as_deref());
@@ -111,6 +114,7 @@ pub(crate) fn read(root: &FsRoot, live: bool) -> Result<Option<SysNodes>, Topolo
         nodes,
         dax,
         distances,
+        knl,
     }))
 }
 

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use numa_rt_alloc::NodeId;
 
+use super::attach::Hierarchy;
 use super::root::FsRoot;
 use super::{
     caches, cgroup, cpus, devices, nodes, tiers, CpuSet, Distances, Node, NodeSet, Source,
@@ -62,7 +63,13 @@ fn discover(
     allowed = restrict(&allowed, affinity.as_ref());
 
     let (mut node_list, dax, rows) = match sys_nodes {
-        Some(n) => (n.nodes, n.dax, n.distances),
+        Some(n) => {
+            let mut node_list = n.nodes;
+            if !n.knl {
+                attach_nodes(root, &online, &mut node_list);
+            }
+            (node_list, n.dax, n.distances)
+        }
         None => {
             let memory = root
                 .read_optional("proc/meminfo")
@@ -132,6 +139,18 @@ fn discover(
         numa_balancing,
         source,
     })
+}
+
+/// Gives each node the CPUs of where it attaches in the CPU hierarchy
+/// (see [`attach`](super::attach)), in hwloc's order: nodes with CPUs first,
+/// then CPU-less ones, each by id.
+fn attach_nodes(root: &FsRoot, online: &CpuSet, nodes: &mut [Node]) {
+    let mut hierarchy = Hierarchy::read(root, online);
+    let (with_cpus, cpuless): (Vec<usize>, Vec<usize>) =
+        (0..nodes.len()).partition(|&i| !nodes[i].cpus.is_empty());
+    for i in with_cpus.into_iter().chain(cpuless) {
+        nodes[i].local_cpus = hierarchy.attach(&nodes[i].local_cpus);
+    }
 }
 
 /// `set` limited to `limit`, unless that would leave nothing.
