@@ -40,6 +40,21 @@ pub(crate) fn online_cpus(root: &FsRoot) -> Result<Option<CpuSet>, TopologyError
     Ok(Some(cpus))
 }
 
+/// The CPUs `proc/cpuinfo` lists (`processor : N` lines), for trees
+/// without `sys/devices/system/cpu`. `None` when it lists none.
+pub(crate) fn cpuinfo_cpus(root: &FsRoot) -> Option<CpuSet> {
+    let text = root.read_optional("proc/cpuinfo")?;
+    let cpus: CpuSet = text
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == "processor").then(|| value.trim().parse::<u32>().ok())?
+        })
+        .filter(|&cpu| cpu <= super::parse::MAX_ID)
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
+}
+
 /// `N` of a `cpuN` directory name.
 fn cpu_number(name: &str) -> Option<u32> {
     let digits = name.strip_prefix("cpu")?;
@@ -94,6 +109,21 @@ mod tests {
         let root = FsRoot::open(dir.path().to_owned()).unwrap();
         let err = online_cpus(&root).unwrap_err();
         assert!(err.to_string().contains("cpu/online"), "{err}");
+    }
+
+    #[test]
+    fn cpuinfo_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("proc")).unwrap();
+        fs::write(
+            dir.path().join("proc/cpuinfo"),
+            "processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\ncpu\t: y\n",
+        )
+        .unwrap();
+        let root = FsRoot::open(dir.path().to_owned()).unwrap();
+        assert_eq!(cpuinfo_cpus(&root).unwrap().to_string(), "0-1");
+        fs::write(dir.path().join("proc/cpuinfo"), "cpu : alpha\n").unwrap();
+        assert!(cpuinfo_cpus(&root).is_none());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - no `node/` directory (or no usable node in it): one node 0 holding
 //!   every online CPU, with `MemTotal` of `proc/meminfo` (0 when missing);
 //! - no `cpu/` directory: the `cpu/online` list, else the nodes' CPUs, else
-//!   (live only) the CPUs in the process's affinity;
+//!   the processors of `proc/cpuinfo`, else (live only) the CPUs in the
+//!   process's affinity;
 //! - a cpuset or affinity that leaves none of the machine's CPUs (or nodes)
 //!   is ignored rather than producing a machine with nothing to run on.
 
@@ -45,16 +46,17 @@ fn discover(
     let sys_nodes = nodes::read(root, source == Source::Live)?;
     let online = match cpus::online_cpus(root)? {
         Some(cpus) => cpus,
-        None => match (&sys_nodes, &affinity) {
-            (Some(n), _) => n
+        None => match (&sys_nodes, cpus::cpuinfo_cpus(root), &affinity) {
+            (Some(n), _, _) => n
                 .nodes
                 .iter()
                 .fold(CpuSet::new(), |acc, n| acc.union(&n.cpus)),
-            (None, Some(aff)) => aff.clone(),
-            (None, None) => {
+            (None, Some(listed), _) => listed,
+            (None, None, Some(aff)) => aff.clone(),
+            (None, None, None) => {
                 return Err(TopologyError::file(
                     &root.path("sys/devices/system/cpu"),
-                    "no CPU information (no cpuN directories and no online list)",
+                    "no CPU information (no cpuN directories, online list or proc/cpuinfo)",
                 ))
             }
         },
