@@ -209,6 +209,25 @@ fn discovery_agrees_with_hwloc_on_extra_trees() {
 }
 
 #[test]
+fn missing_root_and_malformed_files_name_the_file() {
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-numa-root");
+    let err = Topology::from_root(&missing).unwrap_err();
+    assert_eq!(err.path(), Some(missing.as_path()), "{err}");
+    assert!(err.to_string().contains("no-such-numa-root"), "{err}");
+
+    // A real tree with one node's CPU list corrupted.
+    let tree = Path::new(env!("CARGO_TARGET_TMPDIR")).join("malformed-tree");
+    let _ = std::fs::remove_dir_all(&tree);
+    let node = tree.join("sys/devices/system/node/node1");
+    std::fs::create_dir_all(&node).unwrap();
+    std::fs::create_dir_all(tree.join("sys/devices/system/cpu/cpu0/topology")).unwrap();
+    std::fs::write(node.join("cpulist"), "0-3,x\n").unwrap();
+    let err = Topology::from_root(&tree).unwrap_err();
+    assert_eq!(err.path(), Some(node.join("cpulist").as_path()), "{err}");
+    assert!(err.to_string().contains("node1/cpulist"), "{err}");
+}
+
+#[test]
 fn every_fixture_has_its_hwloc_json() {
     for name in common::fixture_names() {
         assert!(
