@@ -83,26 +83,8 @@ fn discover(
 
     // The memory nodes the process may use; a limit naming none of them is
     // ignored.
-    let all_ids = nodes::id_set(&node_list);
-    let usable_ids = restrict(&all_ids, limits.mems.as_ref());
-    let keep: Vec<bool> = node_list
-        .iter()
-        .map(|n| usable_ids.contains_node(n.id))
-        .collect();
-    let rows = rows.map(|rows| {
-        let kept: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
-        kept.iter()
-            .map(|&i| kept.iter().map(|&j| rows[i][j]).collect::<Vec<u32>>())
-            .collect::<Vec<_>>()
-    });
-    let dax: Vec<_> = dax
-        .into_iter()
-        .zip(&keep)
-        .filter(|(_, k)| **k)
-        .map(|(d, _)| d)
-        .collect();
-    let mut keep_iter = keep.iter();
-    node_list.retain(|_| keep_iter.next().copied().unwrap_or(false));
+    let usable_ids = restrict(&nodes::id_set(&node_list), limits.mems.as_ref());
+    let (mut node_list, dax, rows) = retain_nodes(node_list, dax, rows, &usable_ids);
 
     let own_cpus: Vec<(NodeId, CpuSet)> = node_list
         .iter()
@@ -141,6 +123,36 @@ fn discover(
         numa_balancing,
         source,
     })
+}
+
+/// Keeps the nodes in `usable` with their DAX kinds and distance rows.
+fn retain_nodes(
+    nodes: Vec<Node>,
+    dax: Vec<Option<nodes::DaxKind>>,
+    rows: Option<Vec<Vec<u32>>>,
+    usable: &NodeSet,
+) -> (
+    Vec<Node>,
+    Vec<Option<nodes::DaxKind>>,
+    Option<Vec<Vec<u32>>>,
+) {
+    let kept: Vec<usize> = (0..nodes.len())
+        .filter(|&i| usable.contains_node(nodes[i].id))
+        .collect();
+    let rows = rows.map(|rows| {
+        kept.iter()
+            .map(|&i| kept.iter().map(|&j| rows[i][j]).collect())
+            .collect()
+    });
+    let dax = kept
+        .iter()
+        .map(|&i| dax.get(i).copied().flatten())
+        .collect();
+    let nodes = nodes
+        .into_iter()
+        .filter(|n| usable.contains_node(n.id))
+        .collect();
+    (nodes, dax, rows)
 }
 
 /// Gives each node the CPUs of where it attaches in the CPU hierarchy
