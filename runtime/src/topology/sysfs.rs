@@ -64,7 +64,7 @@ fn discover(
     let mut allowed = restrict(&online, limits.cpus.as_ref());
     allowed = restrict(&allowed, affinity.as_ref());
 
-    let (mut node_list, dax, rows) = match sys_nodes {
+    let (node_list, dax, rows) = match sys_nodes {
         Some(n) => {
             let mut node_list = n.nodes;
             if !n.knl {
