@@ -125,17 +125,20 @@ fn discover(
     })
 }
 
+/// Nodes with their DAX kinds and SLIT rows, in the same order.
+type NodesWithRows = (
+    Vec<Node>,
+    Vec<Option<nodes::DaxKind>>,
+    Option<Vec<Vec<u32>>>,
+);
+
 /// Keeps the nodes in `usable` with their DAX kinds and distance rows.
 fn retain_nodes(
     nodes: Vec<Node>,
     dax: Vec<Option<nodes::DaxKind>>,
     rows: Option<Vec<Vec<u32>>>,
     usable: &NodeSet,
-) -> (
-    Vec<Node>,
-    Vec<Option<nodes::DaxKind>>,
-    Option<Vec<Vec<u32>>>,
-) {
+) -> NodesWithRows {
     let kept: Vec<usize> = (0..nodes.len())
         .filter(|&i| usable.contains_node(nodes[i].id))
         .collect();
