@@ -205,8 +205,7 @@ impl Heap {
         loop {
             // SAFETY: the heap is not yet published; we own it.
             unsafe { (*heap).registry_next = head };
-            match REGISTRY.compare_exchange_weak(head, heap, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match REGISTRY.compare_exchange_weak(head, heap, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(h) => head = h,
             }
@@ -232,7 +231,11 @@ impl Heap {
     /// # Safety
     /// Owner only.
     #[inline(always)]
-    pub(crate) unsafe fn alloc(&mut self, class: usize, strict: bool) -> Result<NonNull<u8>, OsError> {
+    pub(crate) unsafe fn alloc(
+        &mut self,
+        class: usize,
+        strict: bool,
+    ) -> Result<NonNull<u8>, OsError> {
         // SAFETY: the current page is live (or the never-written empty page),
         // and its free blocks belong to us.
         unsafe {
@@ -291,7 +294,8 @@ impl Heap {
         let n = unsafe { (*page).collect() };
         if n > 0 {
             let total = self.remote_frees.load(Ordering::Relaxed);
-            self.remote_frees.store(total + u64::from(n), Ordering::Relaxed);
+            self.remote_frees
+                .store(total + u64::from(n), Ordering::Relaxed);
         }
     }
 
@@ -590,7 +594,8 @@ pub(crate) unsafe fn free_block(p: *mut u8, tid: usize) -> Option<NodeId> {
 unsafe fn free_remote(heap: *mut Heap, page: *mut Page, p: *mut u8) {
     // SAFETY: the caller guarantees the block belongs to `page` of `heap`.
     unsafe {
-        if (*page).push_remote(p as *mut Block) && !(*page).ready_queued.swap(true, Ordering::AcqRel)
+        if (*page).push_remote(p as *mut Block)
+            && !(*page).ready_queued.swap(true, Ordering::AcqRel)
         {
             let ready = &(*heap).ready;
             let mut head = ready.load(Ordering::Relaxed);
@@ -614,10 +619,9 @@ mod tests {
     use crate::thread;
     use std::collections::HashSet;
 
-    fn private_heap(os: &'static dyn Os) -> &'static mut Heap {
-        let node = thread::current_node();
-        // SAFETY: the heap is new and only this test's thread uses it.
-        unsafe { &mut *Heap::create(os, node, thread::id()).unwrap().as_ptr() }
+    /// A heap of its own for one test, owned by the calling thread.
+    fn private_heap(os: &'static dyn Os) -> NonNull<Heap> {
+        Heap::create(os, thread::current_node(), thread::id()).unwrap()
     }
 
     impl Heap {
@@ -640,7 +644,8 @@ mod tests {
 
     #[test]
     fn every_class_gives_distinct_aligned_blocks_and_returns_them() {
-        let h = private_heap(system());
+        // SAFETY: the heap is new and only this test's thread uses it.
+        let h = unsafe { private_heap(system()).as_mut() };
         let tid = thread::id();
         for c in 0..CLASSES {
             let size = class_size(c);
@@ -651,7 +656,7 @@ mod tests {
                 // SAFETY: owner thread.
                 let p = unsafe { h.alloc(c, true) }.unwrap().as_ptr();
                 assert!(seen.insert(p as usize), "block handed out twice");
-                assert_eq!(p as usize % size.min(16).max(8), 0);
+                assert_eq!(p as usize % size.clamp(8, 16), 0);
                 // SAFETY: the block holds `size` bytes.
                 unsafe { p.write_bytes(i as u8, size) };
                 blocks.push(p);
@@ -672,7 +677,8 @@ mod tests {
 
     #[test]
     fn remote_frees_come_back_in_batches() {
-        let h = private_heap(system());
+        // SAFETY: the heap is new and only this test's thread uses it.
+        let h = unsafe { private_heap(system()).as_mut() };
         let c = class_of(48);
         // SAFETY: owner thread.
         let blocks: Vec<usize> = (0..10_000)
@@ -703,7 +709,8 @@ mod tests {
 
     #[test]
     fn full_pages_are_told_about_remote_frees() {
-        let h = private_heap(system());
+        // SAFETY: the heap is new and only this test's thread uses it.
+        let h = unsafe { private_heap(system()).as_mut() };
         let c = class_of(8192);
         // Enough to fill several pages, which go to the full list.
         // SAFETY: owner thread.
@@ -732,7 +739,8 @@ mod tests {
     #[test]
     fn refused_map_and_bind_are_errors_not_crashes() {
         static OS: FailingOs = FailingOs::new();
-        let h = private_heap(&OS);
+        // SAFETY: the heap is new and only this test's thread uses it.
+        let h = unsafe { private_heap(&OS).as_mut() };
         OS.refuse(Op::Map);
         // SAFETY: owner thread.
         let err = unsafe { h.alloc(3, true) }.unwrap_err();
@@ -752,11 +760,14 @@ mod tests {
 
     #[test]
     fn empty_memory_goes_back_to_the_kernel() {
-        let h = private_heap(system());
+        // SAFETY: the heap is new and only this test's thread uses it.
+        let h = unsafe { private_heap(system()).as_mut() };
         let c = class_of(1024);
         // SAFETY: owner thread throughout.
         unsafe {
-            let blocks: Vec<_> = (0..8192).map(|_| h.alloc(c, true).unwrap().as_ptr()).collect();
+            let blocks: Vec<_> = (0..8192)
+                .map(|_| h.alloc(c, true).unwrap().as_ptr())
+                .collect();
             for &p in &blocks {
                 p.write_bytes(1, 1024);
             }
@@ -771,7 +782,11 @@ mod tests {
             assert_eq!(n, 0, "purged page is no longer resident");
             std::thread::sleep(std::time::Duration::from_millis(DECAY_MS + 50));
             h.maintain(false);
-            assert_eq!(h.segment_count(), 0, "empty segments unmapped after the decay");
+            assert_eq!(
+                h.segment_count(),
+                0,
+                "empty segments unmapped after the decay"
+            );
         }
     }
 
@@ -779,8 +794,8 @@ mod tests {
     fn exiting_threads_abandon_their_heaps() {
         let (p, tid) = std::thread::spawn(|| {
             // SAFETY: a valid small size and alignment.
-            let p = unsafe { crate::raw::alloc(crate::raw::Place::Current, 100, 8, false) }
-                .unwrap();
+            let p =
+                unsafe { crate::raw::alloc(crate::raw::Place::Current, 100, 8, false) }.unwrap();
             (p.as_ptr() as usize, thread::id())
         })
         .join()

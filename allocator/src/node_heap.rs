@@ -68,11 +68,18 @@ impl NodeHeap {
             return Ok(dangling(layout));
         }
         // SAFETY: a Layout's align is a power of two and its size fits isize.
-        unsafe { raw::alloc(Place::Node(self.node), layout.size(), layout.align(), zeroed) }
-            .map_err(|source| AllocError::Refused {
-                node: self.node,
-                source,
-            })
+        unsafe {
+            raw::alloc(
+                Place::Node(self.node),
+                layout.size(),
+                layout.align(),
+                zeroed,
+            )
+        }
+        .map_err(|source| AllocError::Refused {
+            node: self.node,
+            source,
+        })
     }
 
     /// Frees memory from [`allocate_on`](Self::allocate_on) (or from any

@@ -197,7 +197,9 @@ mod tests {
                 errno: libc::EINVAL,
             },
         };
-        assert!(e.to_string().starts_with("cannot place memory on NUMA node1: mbind failed"));
+        assert!(e
+            .to_string()
+            .starts_with("cannot place memory on NUMA node1: mbind failed"));
     }
 
     #[test]

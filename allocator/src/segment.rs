@@ -243,6 +243,11 @@ pub(crate) struct Segment {
 /// Bytes at the start of a segment taken by its header.
 pub(crate) const HEADER_SIZE: usize = (std::mem::size_of::<Segment>() + 4095) & !4095;
 
+// The header leaves most of page 0 usable, and page descriptors keep the
+// remote-free fields on their own cache line.
+const _: () = assert!(HEADER_SIZE < 1 << SMALL_PAGE_SHIFT);
+const _: () = assert!(std::mem::size_of::<Page>() == 128);
+
 /// The segment holding `p` (any address inside a segment).
 #[inline(always)]
 pub(crate) fn segment_of(p: *const u8) -> *mut Segment {
@@ -377,9 +382,16 @@ impl Segment {
             let page = Segment::page(seg, i);
             let shift = (*seg).page_shift;
             let base = seg as usize + (i << shift);
-            let start = if i == 0 { seg as usize + HEADER_SIZE } else { base };
+            let start = if i == 0 {
+                seg as usize + HEADER_SIZE
+            } else {
+                base
+            };
             let end = base + (1usize << shift);
             let bsize = class_size(class);
+            // Blocks of the page's previous class were freed to valgrind;
+            // the memory is ours again until blocks are handed out.
+            crate::valgrind::make_undefined(start as *const u8, end - start);
             let p = &mut *page;
             p.free = ptr::null_mut();
             p.used.store(0, Ordering::Relaxed);
@@ -418,9 +430,17 @@ impl Segment {
                     continue;
                 }
                 let base = seg as usize + (i << shift);
-                let start = if i == 0 { seg as usize + HEADER_SIZE } else { base };
+                let start = if i == 0 {
+                    seg as usize + HEADER_SIZE
+                } else {
+                    base
+                };
                 let len = base + (1usize << shift) - start;
-                let _ = os.advise(NonNull::new_unchecked(start as *mut u8), len, Advice::DontNeed);
+                let _ = os.advise(
+                    NonNull::new_unchecked(start as *mut u8),
+                    len,
+                    Advice::DontNeed,
+                );
                 page.purged = true;
                 purged += len;
             }
@@ -432,12 +452,6 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn header_fits_in_page_zero() {
-        assert!(HEADER_SIZE < 1 << SMALL_PAGE_SHIFT);
-        assert_eq!(std::mem::size_of::<Page>(), 128);
-    }
 
     #[test]
     fn masks_find_segment_and_page() {

@@ -137,7 +137,10 @@ mod tests {
             let c = class_of(size);
             assert!(class_size(c) >= size, "size {size} class {c}");
             if c > 0 {
-                assert!(class_size(c - 1) < size, "size {size} not in smallest class");
+                assert!(
+                    class_size(c - 1) < size,
+                    "size {size} not in smallest class"
+                );
             }
         }
     }

@@ -182,7 +182,10 @@ fn adopt(node: NodeId, tid: usize) -> Option<*mut Heap> {
 /// Runs `f` on the calling thread's heap for `node` (`None`: the thread's
 /// current node), or on the node's shared heap under its lock.
 #[inline(always)]
-pub(crate) fn with_heap<R>(node: Option<NodeId>, f: impl FnOnce(&mut Heap) -> R) -> Result<R, OsError> {
+pub(crate) fn with_heap<R>(
+    node: Option<NodeId>,
+    f: impl FnOnce(&mut Heap) -> R,
+) -> Result<R, OsError> {
     if node.is_none() {
         let local = FAST.with(|fast| {
             let h = fast.local.get();

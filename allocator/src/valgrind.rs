@@ -13,6 +13,7 @@ mod imp {
     const RESIZEINPLACE_BLOCK: usize = 0x130b;
     /// memcheck's tool base: ('M' << 24) | ('C' << 16).
     const MC_BASE: usize = 0x4d43_0000;
+    const MAKE_MEM_UNDEFINED: usize = MC_BASE + 1;
     const MAKE_MEM_DEFINED: usize = MC_BASE + 2;
 
     #[inline(always)]
@@ -54,6 +55,10 @@ mod imp {
     pub(crate) fn make_defined(ptr: *const u8, len: usize) {
         request([MAKE_MEM_DEFINED, ptr as usize, len, 0, 0, 0]);
     }
+
+    pub(crate) fn make_undefined(ptr: *const u8, len: usize) {
+        request([MAKE_MEM_UNDEFINED, ptr as usize, len, 0, 0, 0]);
+    }
 }
 
 #[cfg(not(all(feature = "valgrind", target_arch = "x86_64")))]
@@ -66,7 +71,9 @@ mod imp {
     pub(crate) fn resize_in_place(_ptr: *const u8, _old: usize, _new: usize) {}
     #[inline(always)]
     pub(crate) fn make_defined(_ptr: *const u8, _len: usize) {}
+    #[inline(always)]
+    pub(crate) fn make_undefined(_ptr: *const u8, _len: usize) {}
 }
 
 #[allow(unused_imports)]
-pub(crate) use imp::{freelike, make_defined, malloclike, resize_in_place};
+pub(crate) use imp::{freelike, make_defined, make_undefined, malloclike, resize_in_place};

@@ -105,7 +105,9 @@ fn aligned_and_zeroed_layouts() {
                 let q = GLOBAL.realloc(p, l, size * 3);
                 assert!(!q.is_null());
                 assert_eq!(q as usize % align, 0);
-                assert!(std::slice::from_raw_parts(q, size).iter().all(|&b| b == 0xAB));
+                assert!(std::slice::from_raw_parts(q, size)
+                    .iter()
+                    .all(|&b| b == 0xAB));
                 GLOBAL.dealloc(q, Layout::from_size_align(size * 3, align).unwrap());
             }
         }

@@ -13,10 +13,22 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { size: usize, align_log: u32, zeroed: bool, on_node: bool },
-    Realloc { slot: usize, size: usize },
-    Free { slot: usize },
-    Give { slot: usize },
+    Alloc {
+        size: usize,
+        align_log: u32,
+        zeroed: bool,
+        on_node: bool,
+    },
+    Realloc {
+        slot: usize,
+        size: usize,
+    },
+    Free {
+        slot: usize,
+    },
+    Give {
+        slot: usize,
+    },
     Take,
 }
 
@@ -64,9 +76,10 @@ fn free(l: Live) {
     // SAFETY: live block with this layout, freed once.
     unsafe {
         if l.on_node {
-            NodeHeap::new(current_node())
-                .unwrap()
-                .deallocate_on(std::ptr::NonNull::new(l.ptr as *mut u8).unwrap(), layout(&l));
+            NodeHeap::new(current_node()).unwrap().deallocate_on(
+                std::ptr::NonNull::new(l.ptr as *mut u8).unwrap(),
+                layout(&l),
+            );
         } else {
             NumaAlloc.dealloc(l.ptr as *mut u8, layout(&l));
         }
@@ -78,7 +91,12 @@ fn run(ops: Vec<Op>, mailbox: Arc<Mutex<Vec<Live>>>, seed: u8) {
     let mut tag = seed;
     for op in ops {
         match op {
-            Op::Alloc { size, align_log, zeroed, on_node } => {
+            Op::Alloc {
+                size,
+                align_log,
+                zeroed,
+                on_node,
+            } => {
                 let align = 1usize << align_log;
                 let l = Layout::from_size_align(size, align).unwrap();
                 let ptr = if on_node {
@@ -103,7 +121,13 @@ fn run(ops: Vec<Op>, mailbox: Arc<Mutex<Vec<Live>>>, seed: u8) {
                     assert!(b <= o.ptr || o.ptr + o.size <= a, "blocks overlap");
                 }
                 tag = tag.wrapping_add(17);
-                let block = Live { ptr: ptr as usize, size, align, tag, on_node };
+                let block = Live {
+                    ptr: ptr as usize,
+                    size,
+                    align,
+                    tag,
+                    on_node,
+                };
                 fill(&block);
                 live.push(block);
             }

@@ -5,7 +5,7 @@
 //! read can happen inside `GlobalAlloc::alloc`, where allocating is not
 //! allowed.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// The kernel's transparent huge page mode
 /// (`/sys/kernel/mm/transparent_hugepage/enabled`).
@@ -117,7 +117,10 @@ mod tests {
 
     #[test]
     fn thp_modes() {
-        assert_eq!(parse_thp_mode(b"always [madvise] never\n"), ThpMode::Madvise);
+        assert_eq!(
+            parse_thp_mode(b"always [madvise] never\n"),
+            ThpMode::Madvise
+        );
         assert_eq!(parse_thp_mode(b"[always] madvise never\n"), ThpMode::Always);
         assert_eq!(parse_thp_mode(b"always madvise [never]\n"), ThpMode::Never);
         assert_eq!(parse_thp_mode(b""), ThpMode::Never);

@@ -118,14 +118,8 @@ impl Os for LinuxOs {
     ) -> Result<NonNull<u8>, OsError> {
         // SAFETY: the caller owns the whole mapping and stops using the old
         // range on success.
-        let p = unsafe {
-            libc::mremap(
-                ptr.as_ptr().cast(),
-                old_len,
-                new_len,
-                libc::MREMAP_MAYMOVE,
-            )
-        };
+        let p =
+            unsafe { libc::mremap(ptr.as_ptr().cast(), old_len, new_len, libc::MREMAP_MAYMOVE) };
         if p == libc::MAP_FAILED {
             return Err(OsError::last("mremap"));
         }
@@ -145,9 +139,7 @@ impl Os for LinuxOs {
         assert_eq!(pages.len(), status.len(), "one status per page");
         for (pages, status) in pages.chunks(CHUNK).zip(status.chunks_mut(CHUNK)) {
             let nodes = to.map(|n| [n.index() as libc::c_int; CHUNK]);
-            let nodes_ptr = nodes
-                .as_ref()
-                .map_or(std::ptr::null(), |n| n.as_ptr());
+            let nodes_ptr = nodes.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
             // SAFETY: `pages`, `nodes` (when set) and `status` all hold at
             // least `pages.len()` entries; the pages are mapped by the caller.
             let rc = unsafe {
