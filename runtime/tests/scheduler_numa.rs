@@ -18,6 +18,16 @@ use numa_rt_runtime::NodeId;
 const N0: NodeId = NodeId::new(0);
 const N1: NodeId = NodeId::new(1);
 
+/// These tests make one node busy and the other idle on purpose; run in
+/// parallel, they would load each other's "idle" CPU. Each holds this lock.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Two emulated nodes of one CPU each, or `None` (with a note) on a
 /// machine with fewer than two usable CPUs.
 fn two_nodes() -> Option<Topology> {
@@ -89,6 +99,7 @@ impl Gate {
 
 #[test]
 fn task_spawned_on_node_1_runs_on_node_1_cpus() {
+    let _serial = serial();
     let Some(topo) = two_nodes() else { return };
     let node1_cpus = topo.node(N1).unwrap().cpus().clone();
     let node0_cpus = topo.node(N0).unwrap().cpus().clone();
@@ -127,6 +138,7 @@ fn task_spawned_on_node_1_runs_on_node_1_cpus() {
 
 #[test]
 fn strict_tasks_never_run_on_node_0_even_when_it_is_idle() {
+    let _serial = serial();
     let Some(topo) = two_nodes() else { return };
     let rt = runtime(topo);
     let polls_off_node = Arc::new(Mutex::new(Vec::new()));
@@ -173,6 +185,7 @@ fn strict_tasks_never_run_on_node_0_even_when_it_is_idle() {
 
 #[test]
 fn strict_placement_outside_the_runtime_is_an_error() {
+    let _serial = serial();
     let Some(topo) = two_nodes() else { return };
     let rt = Builder::new_multi_thread()
         .topology(topo)
@@ -191,6 +204,7 @@ fn strict_placement_outside_the_runtime_is_an_error() {
 
 #[test]
 fn preferred_tasks_are_taken_by_idle_node_0_only_while_it_is_idle() {
+    let _serial = serial();
     let Some(topo) = two_nodes() else { return };
     let rt = runtime(topo);
     let start = Instant::now();
@@ -245,6 +259,7 @@ fn preferred_tasks_are_taken_by_idle_node_0_only_while_it_is_idle() {
 
 #[test]
 fn a_stolen_task_returns_home_when_woken() {
+    let _serial = serial();
     let Some(topo) = two_nodes() else { return };
     let rt = runtime(topo);
     let gate = Gate::default();
@@ -288,6 +303,7 @@ fn a_stolen_task_returns_home_when_woken() {
 
 #[test]
 fn remote_steal_can_be_switched_off() {
+    let _serial = serial();
     let Some(topo) = two_nodes() else { return };
     let rt = Builder::new_multi_thread()
         .topology(topo)

@@ -39,6 +39,15 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
+/// Wakes `waker` after the current worker ran its other work, or at once
+/// when this thread is not a worker.
+pub(crate) fn defer(waker: &std::task::Waker) {
+    with_worker(|w| match w {
+        Some(w) => w.defer(waker),
+        None => waker.wake_by_ref(),
+    })
+}
+
 /// The handle of the runtime this thread is in, if any.
 pub(crate) fn handle() -> Option<Handle> {
     CONTEXT

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Waker;
 
 use super::queue::Local;
 use super::shared::{LocalSchedule, Shared};
@@ -51,6 +52,13 @@ pub(crate) struct WorkerContext {
     pub(crate) pool: usize,
     core: RefCell<Core>,
     stats: Stats,
+    /// Tasks that yielded: woken once the worker has run its other work
+    /// (or at the next maintenance tick), so a yield lets everything
+    /// queued run first, including the node's injector.
+    deferred: RefCell<Vec<Waker>>,
+    /// The spare buffer `deferred` is swapped with, so waking them does
+    /// not allocate.
+    deferred_spare: Cell<Vec<Waker>>,
 }
 
 impl WorkerContext {
@@ -68,6 +76,8 @@ impl WorkerContext {
                 searching: false,
             }),
             stats: Stats::default(),
+            deferred: RefCell::new(Vec::new()),
+            deferred_spare: Cell::new(Vec::new()),
         }
     }
 
@@ -140,6 +150,31 @@ impl WorkerContext {
         join
     }
 
+    /// Wakes `waker` once this worker has run its other queued work.
+    pub(crate) fn defer(&self, waker: &Waker) {
+        match self.deferred.try_borrow_mut() {
+            Ok(mut list) => list.push(waker.clone()),
+            Err(_) => waker.wake_by_ref(),
+        }
+    }
+
+    /// Wakes the deferred tasks; `false` when there were none.
+    fn wake_deferred(&self) -> bool {
+        let mut batch = self.deferred_spare.take();
+        match self.deferred.try_borrow_mut() {
+            Ok(mut list) if !list.is_empty() => std::mem::swap(&mut *list, &mut batch),
+            _ => {
+                self.deferred_spare.set(batch);
+                return false;
+            }
+        }
+        for waker in batch.drain(..) {
+            waker.wake();
+        }
+        self.deferred_spare.set(batch);
+        true
+    }
+
     /// The worker loop; returns when the runtime shuts down.
     pub(crate) fn run(&self) {
         while !self.shared.is_shutdown() {
@@ -149,6 +184,9 @@ impl WorkerContext {
             }
             if let Some(task) = self.search() {
                 self.run_task(task);
+                continue;
+            }
+            if self.wake_deferred() {
                 continue;
             }
             self.park();
@@ -165,6 +203,9 @@ impl WorkerContext {
             // queued there are not starved by a busy ring.
             self.publish_stats();
             self.maybe_spill(&core);
+            drop(core);
+            self.wake_deferred();
+            core = self.core.borrow_mut();
             if let Some(task) = pool.pop() {
                 return Some(task);
             }
@@ -416,6 +457,9 @@ impl WorkerContext {
             }
         }
         while remote.inbox.pop().is_some() {}
+        // Their tasks were cancelled above or by the runtime: only drop
+        // the references.
+        self.deferred.borrow_mut().clear();
         self.publish_stats();
     }
 }

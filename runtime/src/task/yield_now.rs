@@ -30,9 +30,10 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        // Woken while running: the worker re-queues the task at the back
-        // of its queue once this poll returns.
-        cx.waker().wake_by_ref();
+        // On a worker, the wake waits until the worker has run its other
+        // work; elsewhere the task is woken at once (and, being woken
+        // while it runs, re-queued behind the others).
+        crate::runtime::context::defer(cx.waker());
         Poll::Pending
     }
 }
