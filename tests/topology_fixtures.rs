@@ -244,3 +244,36 @@ fn fixture_roots_hold_sys() {
     assert!(root.join("sys").is_dir(), "{}", root.display());
     assert!(root.ends_with("20s390-2g2g2s4co"), "{}", root.display());
 }
+
+/// Worker pools never share a CPU, and CPUs of nodes dropped from the
+/// topology (memoryless CPU nodes outside the cpuset's `mems`) still get a
+/// pool: the node hwloc places them under.
+#[test]
+fn every_usable_cpu_has_exactly_one_pool() {
+    for name in common::fixture_names() {
+        let root = common::extract_fixture(&name);
+        let topo = Topology::from_root(&root).expect("discovery");
+        let mut seen = numa_rt::topology::CpuSet::new();
+        for node in topo.cpu_nodes() {
+            assert!(
+                !seen.intersects(node.cpus()),
+                "{name}: node {} shares CPUs with another pool",
+                node.id()
+            );
+            seen = seen.union(node.cpus());
+            assert!(
+                node.cpus().is_subset(node.local_cpus()),
+                "{name}: node {} runs workers outside its locality",
+                node.id()
+            );
+        }
+        assert!(!seen.is_empty(), "{name}: no CPU for workers");
+    }
+    let root = common::extract_fixture("fakememinitiators-1np2c+1npp+gi");
+    let topo = Topology::from_root(&root).expect("discovery");
+    let pools: Vec<String> = topo
+        .cpu_nodes()
+        .map(|n| format!("{}:{}", n.id().index(), n.cpus()))
+        .collect();
+    assert_eq!(pools, ["5:0-1", "6:4-5", "8:2-3", "9:6-7"]);
+}

@@ -100,6 +100,7 @@ fn discover(
             node.memattrs.clear();
         }
     }
+    adopt_orphan_cpus(&mut node_list, &allowed);
     tiers::guess_subtypes(&mut node_list, &dax, &allowed);
 
     let ids: Vec<NodeId> = node_list.iter().map(|n| n.id).collect();
@@ -167,6 +168,28 @@ fn attach_nodes(root: &FsRoot, online: &CpuSet, nodes: &mut [Node]) {
         (0..nodes.len()).partition(|&i| !nodes[i].cpus.is_empty());
     for i in with_cpus.into_iter().chain(cpuless) {
         nodes[i].local_cpus = hierarchy.attach(&nodes[i].local_cpus);
+    }
+}
+
+/// Gives a worker pool to usable CPUs whose own node was dropped (a
+/// memoryless CPU node left out of the cpuset's `mems`, or one whose CPUs
+/// another node claimed): each joins the node whose locality contains it
+/// most tightly (smallest `local_cpus`, then lowest id), the node hwloc
+/// places it under. A CPU inside no node's locality gets no pool.
+fn adopt_orphan_cpus(nodes: &mut [Node], allowed: &CpuSet) {
+    let claimed = nodes
+        .iter()
+        .fold(CpuSet::new(), |acc, n| acc.union(&n.cpus));
+    for cpu in allowed.difference(&claimed).iter() {
+        let home = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.local_cpus.contains(cpu))
+            .min_by_key(|(_, n)| (n.local_cpus.len(), n.id))
+            .map(|(i, _)| i);
+        if let Some(i) = home {
+            nodes[i].cpus.insert(cpu);
+        }
     }
 }
 

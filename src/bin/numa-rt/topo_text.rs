@@ -88,7 +88,7 @@ fn node_section(out: &mut String, topo: &Topology, node: &Node) {
         let near = node.local_cpus();
         let initiators = node.local_initiators();
         let how = if initiators.is_empty() {
-            "nearest by distance, no HMAT initiators".to_owned()
+            "hwloc's locality; no HMAT initiators".to_owned()
         } else {
             let what = plural(initiators.len(), "node", "nodes");
             format!("local initiators: {what} {initiators}")
