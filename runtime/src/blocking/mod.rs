@@ -13,10 +13,6 @@
 //! [`BlockingPool::shutdown`] returns after its timeout even if a job is
 //! stuck, leaving that thread detached.
 
-// The runtime builder and `spawn_blocking` use the pools; the counters and
-// mandatory jobs are for metrics and the file-system layer.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod affinity;
 mod config;
 mod error;

@@ -104,6 +104,9 @@ impl BlockingPool {
 
     /// Like [`spawn`](BlockingPool::spawn), but a job already queued when
     /// shutdown begins still runs instead of being dropped.
+    // For file writes done on the pool (the I/O layer's fallback), which
+    // must not be lost at shutdown.
+    #[allow(dead_code)]
     pub(crate) fn spawn_mandatory<F>(&self, job: F) -> Result<(), SpawnError>
     where
         F: FnOnce() + Send + 'static,
@@ -227,21 +230,25 @@ impl BlockingPool {
     }
 
     /// Threads alive now.
+    #[allow(dead_code)] // for runtime metrics
     pub(crate) fn num_threads(&self) -> usize {
         self.inner.lock().threads
     }
 
     /// Threads waiting for work.
+    #[allow(dead_code)] // for runtime metrics
     pub(crate) fn num_idle_threads(&self) -> usize {
         self.inner.lock().idle
     }
 
     /// Jobs queued and not yet taken by a thread.
+    #[allow(dead_code)] // for runtime metrics
     pub(crate) fn queue_depth(&self) -> usize {
         self.inner.lock().queue.len()
     }
 
     /// Threads that could not be pinned to the configured CPUs.
+    #[allow(dead_code)] // for runtime metrics
     pub(crate) fn pin_failures(&self) -> usize {
         self.inner.pin_failures.load(Ordering::Relaxed)
     }
