@@ -43,10 +43,11 @@ fn small_alloc_free<A: GlobalAlloc>(a: &A, sizes: &[usize], ptrs: &mut Vec<*mut 
         unsafe { p.write(s as u8) };
         ptrs.push(p);
     }
-    for (p, &s) in ptrs.drain(..).zip(sizes).rev() {
+    for (i, &p) in ptrs.iter().enumerate().rev() {
         // SAFETY: allocated above with this layout.
-        unsafe { a.dealloc(black_box(p), layout(s)) };
+        unsafe { a.dealloc(black_box(p), layout(sizes[i])) };
     }
+    ptrs.clear();
 }
 
 /// Sizes of the runtime's task cells (header + scheduler links + future
@@ -140,7 +141,8 @@ fn larson<A: GlobalAlloc + Sync>(a: &'static A, slots: &[AtomicU64], iters: u64)
                         let packed = p as u64 | (s as u64) << 48;
                         let old = slots[i].swap(packed, Ordering::AcqRel);
                         if old != 0 {
-                            let (op, os) = ((old & ((1 << 48) - 1)) as *mut u8, (old >> 48) as usize);
+                            let (op, os) =
+                                ((old & ((1 << 48) - 1)) as *mut u8, (old >> 48) as usize);
                             // SAFETY: the slot owned this block; the swap
                             // handed it to us alone.
                             unsafe { a.dealloc(op, layout(os)) };
@@ -166,13 +168,21 @@ fn drain_slots<A: GlobalAlloc>(a: &A, slots: &[AtomicU64]) {
 
 fn bench_small(c: &mut Criterion) {
     let mut rng = Rng(42);
-    let sizes: Vec<usize> = (0..BATCH).map(|_| 8 + (rng.next() % 505) as usize).collect();
+    let sizes: Vec<usize> = (0..BATCH)
+        .map(|_| 8 + (rng.next() % 505) as usize)
+        .collect();
     let mut g = c.benchmark_group("small_alloc_free");
     g.throughput(Throughput::Elements(BATCH as u64));
     let mut ptrs = Vec::with_capacity(BATCH);
-    g.bench_function("numa_rt", |b| b.iter(|| small_alloc_free(&NUMA, &sizes, &mut ptrs)));
-    g.bench_function("mimalloc", |b| b.iter(|| small_alloc_free(&MIMALLOC, &sizes, &mut ptrs)));
-    g.bench_function("system", |b| b.iter(|| small_alloc_free(&SYSTEM, &sizes, &mut ptrs)));
+    g.bench_function("numa_rt", |b| {
+        b.iter(|| small_alloc_free(&NUMA, &sizes, &mut ptrs))
+    });
+    g.bench_function("mimalloc", |b| {
+        b.iter(|| small_alloc_free(&MIMALLOC, &sizes, &mut ptrs))
+    });
+    g.bench_function("system", |b| {
+        b.iter(|| small_alloc_free(&SYSTEM, &sizes, &mut ptrs))
+    });
     g.finish();
 }
 
@@ -189,9 +199,15 @@ fn bench_task(c: &mut Criterion) {
 fn bench_cross(c: &mut Criterion) {
     let mut g = c.benchmark_group("cross_thread_free");
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("numa_rt", |b| b.iter_custom(|n| cross_thread_free(&NUMA, n)));
-    g.bench_function("mimalloc", |b| b.iter_custom(|n| cross_thread_free(&MIMALLOC, n)));
-    g.bench_function("system", |b| b.iter_custom(|n| cross_thread_free(&SYSTEM, n)));
+    g.bench_function("numa_rt", |b| {
+        b.iter_custom(|n| cross_thread_free(&NUMA, n))
+    });
+    g.bench_function("mimalloc", |b| {
+        b.iter_custom(|n| cross_thread_free(&MIMALLOC, n))
+    });
+    g.bench_function("system", |b| {
+        b.iter_custom(|n| cross_thread_free(&SYSTEM, n))
+    });
     g.finish();
 }
 
@@ -201,7 +217,9 @@ fn bench_larson(c: &mut Criterion) {
     g.throughput(Throughput::Elements(2 * LARSON_OPS as u64));
     g.bench_function("numa_rt", |b| b.iter_custom(|n| larson(&NUMA, &slots, n)));
     drain_slots(&NUMA, &slots);
-    g.bench_function("mimalloc", |b| b.iter_custom(|n| larson(&MIMALLOC, &slots, n)));
+    g.bench_function("mimalloc", |b| {
+        b.iter_custom(|n| larson(&MIMALLOC, &slots, n))
+    });
     drain_slots(&MIMALLOC, &slots);
     g.bench_function("system", |b| b.iter_custom(|n| larson(&SYSTEM, &slots, n)));
     drain_slots(&SYSTEM, &slots);

@@ -2,6 +2,8 @@
 //! own node.
 
 use crate::raw::{self, Place};
+use crate::size_class::{fit, Fit};
+use crate::{thread, valgrind};
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr;
 
@@ -28,12 +30,27 @@ use std::ptr;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NumaAlloc;
 
+#[cold]
+#[inline(never)]
+fn alloc_slow(layout: Layout) -> *mut u8 {
+    // SAFETY: a Layout's align is a power of two and its size fits isize.
+    unsafe { raw::alloc(Place::Current, layout.size(), layout.align(), false) }
+        .map_or(ptr::null_mut(), |p| p.as_ptr())
+}
+
+// SAFETY: blocks are valid for their layout until freed, never overlap, and
+// failures return null; nothing here unwinds.
 unsafe impl GlobalAlloc for NumaAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: a Layout's align is a power of two and its size fits isize.
-        unsafe { raw::alloc(Place::Current, layout.size(), layout.align(), false) }
-            .map_or(ptr::null_mut(), |p| p.as_ptr())
+        if let Fit::Class(class) = fit(layout.size(), layout.align()) {
+            let p = thread::pop_local(class);
+            if !p.is_null() {
+                valgrind::malloclike(p, layout.size(), false);
+                return p;
+            }
+        }
+        alloc_slow(layout)
     }
 
     #[inline]

@@ -226,6 +226,27 @@ impl Heap {
         }
     }
 
+    /// Pops a free block of `class` from the current page, or returns null
+    /// when the page has none (the caller then takes [`Heap::alloc`]).
+    ///
+    /// # Safety
+    /// Owner only.
+    #[inline(always)]
+    pub(crate) unsafe fn pop(&mut self, class: usize) -> *mut u8 {
+        // SAFETY: the current page is live (or the never-written empty page),
+        // and its free blocks belong to us.
+        unsafe {
+            let page = *self.pages.get_unchecked(class);
+            let block = (*page).free;
+            if !block.is_null() {
+                (*page).free = (*block).next;
+                let used = (*page).used.load(Ordering::Relaxed);
+                (*page).used.store(used + 1, Ordering::Relaxed);
+            }
+            block.cast()
+        }
+    }
+
     /// Allocates a block of `class`.
     ///
     /// # Safety
@@ -236,18 +257,12 @@ impl Heap {
         class: usize,
         strict: bool,
     ) -> Result<NonNull<u8>, OsError> {
-        // SAFETY: the current page is live (or the never-written empty page),
-        // and its free blocks belong to us.
+        // SAFETY: owner only (our caller's contract).
         unsafe {
-            let page = *self.pages.get_unchecked(class);
-            let block = (*page).free;
-            if !block.is_null() {
-                (*page).free = (*block).next;
-                let used = (*page).used.load(Ordering::Relaxed);
-                (*page).used.store(used + 1, Ordering::Relaxed);
-                return Ok(NonNull::new_unchecked(block.cast()));
+            match NonNull::new(self.pop(class)) {
+                Some(p) => Ok(p),
+                None => self.alloc_slow(class, strict),
             }
-            self.alloc_slow(class, strict)
         }
     }
 
@@ -326,6 +341,7 @@ impl Heap {
     ///
     /// # Safety
     /// Owner only; `page` is on the full list.
+    #[cold]
     unsafe fn unfull(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
@@ -446,6 +462,11 @@ impl Heap {
 
     /// Frees a block of a page this heap owns, from the owning thread.
     ///
+    /// A page that becomes empty stays in its queue, ready for the next
+    /// allocations of its class; the periodic maintenance pass retires it
+    /// (so a class that allocates and frees in waves does not map, carve
+    /// and retire a page on every wave).
+    ///
     /// # Safety
     /// Owner only; `block` was allocated from `page` and is no longer used.
     #[inline(always)]
@@ -455,27 +476,10 @@ impl Heap {
             let b = block as *mut Block;
             (*b).next = (*page).free;
             (*page).free = b;
-            let used = (*page).used.load(Ordering::Relaxed) - 1;
-            (*page).used.store(used, Ordering::Relaxed);
-            if used == 0 || (*page).in_full {
-                self.free_local_slow(page);
-            }
-        }
-    }
-
-    #[cold]
-    unsafe fn free_local_slow(&mut self, page: *mut Page) {
-        // SAFETY: owner only, as for `free_local`.
-        unsafe {
+            let used = (*page).used.load(Ordering::Relaxed);
+            (*page).used.store(used - 1, Ordering::Relaxed);
             if (*page).in_full {
                 self.unfull(page);
-            }
-            let class = (*page).class as usize;
-            if (*page).used.load(Ordering::Relaxed) == 0 && self.pages[class] != page {
-                self.collect(page);
-                if (*page).used.load(Ordering::Relaxed) == 0 {
-                    self.retire(page);
-                }
             }
         }
     }

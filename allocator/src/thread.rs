@@ -179,6 +179,23 @@ fn adopt(node: NodeId, tid: usize) -> Option<*mut Heap> {
     None
 }
 
+/// The allocation fast path: a free block of `class` from the current
+/// page of the calling thread's heap for its node, or null when the slow
+/// path must run (no heap yet, node check due, or the page is empty).
+#[inline(always)]
+pub(crate) fn pop_local(class: usize) -> *mut u8 {
+    FAST.with(|fast| {
+        let h = fast.local.get();
+        let n = fast.countdown.get();
+        if n == 0 || h.is_null() {
+            return ptr::null_mut();
+        }
+        fast.countdown.set(n - 1);
+        // SAFETY: the heap is owned by this thread and never freed.
+        unsafe { (*h).pop(class) }
+    })
+}
+
 /// Runs `f` on the calling thread's heap for `node` (`None`: the thread's
 /// current node), or on the node's shared heap under its lock.
 #[inline(always)]
