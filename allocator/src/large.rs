@@ -232,6 +232,13 @@ pub(crate) unsafe fn migrate(
                 addr += page;
             }
             os.move_pages(&pages[..n], Some(memory_node), &mut status[..n])?;
+            // -ENOENT: not faulted in yet, so it will be on the new node.
+            if let Some(&s) = status[..n].iter().find(|&&s| s < 0 && s != -libc::ENOENT) {
+                return Err(OsError {
+                    op: "move_pages",
+                    errno: -s,
+                });
+            }
         }
         let old = (*h).node;
         if old != node {
@@ -243,4 +250,103 @@ pub(crate) unsafe fn migrate(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::{resident_nodes, system, FailingOs, Op};
+
+    fn here() -> NodeId {
+        crate::thread::current_node()
+    }
+
+    fn resident(p: *const u8, len: usize) -> usize {
+        let mut out = [(NodeId::new(0), 0usize); 8];
+        // SAFETY: the callers pass live blocks.
+        let n = unsafe { resident_nodes(p, len, &mut out) }.unwrap();
+        out[..n].iter().map(|e| e.1).sum()
+    }
+
+    #[test]
+    fn fresh_blocks_read_zero_without_being_touched() {
+        let len = 64 << 20;
+        let p = alloc(system(), here(), here(), BindPolicy::Bind, true, len, 8).unwrap();
+        assert_eq!(
+            resident(p.as_ptr(), len),
+            0,
+            "nothing written, nothing resident"
+        );
+        // SAFETY: the block is live and `len` bytes long; freed once.
+        unsafe {
+            assert_eq!(*p.as_ptr().add(len - 1), 0);
+            free(system(), p.as_ptr());
+        }
+    }
+
+    #[test]
+    fn growth_moves_pages_not_bytes() {
+        let len = 8 << 20;
+        let p = alloc(system(), here(), here(), BindPolicy::Bind, true, len, 8).unwrap();
+        // SAFETY: live block of `len` bytes, then only the remapped one.
+        unsafe {
+            for i in (0..len).step_by(4096) {
+                *p.as_ptr().add(i) = (i >> 12) as u8;
+            }
+            let q = realloc(system(), p.as_ptr(), 4 * len, here(), BindPolicy::Bind).unwrap();
+            for i in (0..len).step_by(4096) {
+                assert_eq!(*q.as_ptr().add(i), (i >> 12) as u8);
+            }
+            assert_eq!(*q.as_ptr().add(4 * len - 1), 0);
+            let r = realloc(system(), q.as_ptr(), 4096, here(), BindPolicy::Bind).unwrap();
+            assert_eq!(*r.as_ptr().add(4095), 0);
+            assert_eq!(*r.as_ptr(), 0);
+            free(system(), r.as_ptr());
+        }
+    }
+
+    #[test]
+    fn refusals_are_errors_and_leave_the_block_alone() {
+        static OS: FailingOs = FailingOs::new();
+        OS.refuse(Op::Bind);
+        let err = alloc(&OS, here(), here(), BindPolicy::Bind, true, 1 << 20, 8).unwrap_err();
+        assert_eq!(err.op, "mbind");
+        OS.allow(Op::Bind);
+        let p = alloc(&OS, here(), here(), BindPolicy::Bind, true, 1 << 20, 8).unwrap();
+        OS.refuse(Op::Remap);
+        // SAFETY: live block; after the failed remap it is still ours.
+        unsafe {
+            p.as_ptr().write(42);
+            let err = realloc(&OS, p.as_ptr(), 4 << 20, here(), BindPolicy::Bind).unwrap_err();
+            assert_eq!(err.op, "mremap");
+            assert_eq!(*p.as_ptr(), 42);
+            free(&OS, p.as_ptr());
+        }
+        OS.refuse(Op::Map);
+        assert_eq!(
+            alloc(&OS, here(), here(), BindPolicy::Bind, false, 1 << 20, 8)
+                .unwrap_err()
+                .op,
+            "mmap"
+        );
+    }
+
+    #[test]
+    fn big_alignments_are_honoured() {
+        for align in [8192, 1 << 16, 1 << 21] {
+            let p = alloc(
+                system(),
+                here(),
+                here(),
+                BindPolicy::Bind,
+                true,
+                300_000,
+                align,
+            )
+            .unwrap();
+            assert_eq!(p.as_ptr() as usize % align, 0);
+            // SAFETY: live block, freed once.
+            unsafe { free(system(), p.as_ptr()) };
+        }
+    }
 }

@@ -136,7 +136,12 @@ impl Os for LinuxOs {
         status: &mut [i32],
     ) -> Result<(), OsError> {
         const CHUNK: usize = 256;
-        assert_eq!(pages.len(), status.len(), "one status per page");
+        if pages.len() != status.len() {
+            return Err(OsError {
+                op: "move_pages",
+                errno: libc::EINVAL,
+            });
+        }
         for (pages, status) in pages.chunks(CHUNK).zip(status.chunks_mut(CHUNK)) {
             let nodes = to.map(|n| [n.index() as libc::c_int; CHUNK]);
             let nodes_ptr = nodes.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
