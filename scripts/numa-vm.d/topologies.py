@@ -69,9 +69,10 @@ TOPOLOGIES = {
             {"node": 2, "level": 1, "size_mib": 16, "line": 64},
         ],
         # Each device sits behind a PCIe expander bridge (pxb-pcie) on `node`.
+        # The NVMe disk holds an ext4 file system the guest mounts at `mount`.
         "devices": [
-            {"kind": "nvme", "node": 1, "sysfs": "/sys/block/nvme0n1"},
-            {"kind": "nic", "node": 1, "sysfs": "/sys/class/net/eth0"},
+            {"kind": "nvme", "node": 1, "sysfs": "/sys/block/nvme0n1", "mount": "/mnt/nvme0n1"},
+            {"kind": "nic", "node": 1, "sysfs": "/sys/class/net/eth0", "mount": None},
         ],
     },
     "four-node-asym": {
@@ -318,6 +319,10 @@ def validate(name, topo):
     for dev in topo["devices"]:
         if dev["node"] not in ids:
             problems.append(f"device {dev['kind']} on unknown node {dev['node']}")
+        if dev["mount"] is not None and dev["kind"] != "nvme":
+            problems.append(f"only NVMe disks carry a file system, not {dev['kind']}")
+    if sum(dev["kind"] == "nvme" for dev in topo["devices"]) > 1:
+        problems.append("one NVMe disk per machine (the script makes one disk image)")
     return [f"{name}: {p}" for p in problems]
 
 

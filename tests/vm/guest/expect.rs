@@ -51,6 +51,8 @@ pub struct DeviceSpec {
     pub node: i64,
     /// Where it appears in sysfs (e.g. /sys/block/nvme0n1).
     pub sysfs: String,
+    /// For a disk: where its ext4 file system is mounted before the checks.
+    pub mount: Option<String>,
 }
 
 /// Everything a check may rely on about the machine.
@@ -135,6 +137,10 @@ impl Machine {
                         .as_i64()
                         .ok_or("devices: `node` must be an integer")?,
                     sysfs: string(d, "sysfs")?,
+                    mount: match d.get("mount") {
+                        None | Some(Value::Null) => None,
+                        Some(_) => Some(string(d, "mount")?),
+                    },
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -196,7 +202,7 @@ mod tests {
       "distances": [[10, 17], [17, 10]],
       "hmat_local": [{"target": 1, "initiator": 0, "latency_ns": 320, "bandwidth_mbps": 5000}],
       "memory_side_caches": [{"node": 1, "level": 1, "size_bytes": 16777216, "line": 64}],
-      "devices": [{"kind": "nvme", "node": 0, "sysfs": "/sys/block/nvme0n1"}],
+      "devices": [{"kind": "nvme", "node": 0, "sysfs": "/sys/block/nvme0n1", "mount": "/mnt/x"}],
       "topo_json": {"nodes": []}
     }"#;
 
@@ -210,6 +216,7 @@ mod tests {
         assert_eq!(m.hmat_local[0].latency_ns, 320);
         assert_eq!(m.memory_side_caches[0].size_bytes, 16 << 20);
         assert_eq!(m.devices[0].sysfs, "/sys/block/nvme0n1");
+        assert_eq!(m.devices[0].mount.as_deref(), Some("/mnt/x"));
         assert_eq!(m.nodes[0].cpus, [0, 1]);
     }
 

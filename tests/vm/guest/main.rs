@@ -80,6 +80,15 @@ fn run_all(expect: &str) -> ExitCode {
     }
     report::emit("INFO", "guest", &format!("topology {}", machine.topology));
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for result in checks::devices::mount_disks(&machine) {
+        match result {
+            Ok(done) => report::emit("INFO", "setup", &done),
+            Err(e) => {
+                report::emit("FAIL", "setup", &e);
+                failed += 1;
+            }
+        }
+    }
     for check in checks::CHECKS {
         if let Some(names) = &only {
             if !names.iter().any(|n| n == check.name) {

@@ -210,6 +210,37 @@ pub fn page_size() -> usize {
     }
 }
 
+/// Mounts the ext4 file system on block device `device` at `target`.
+pub fn mount_ext4(device: &str, target: &str) -> io::Result<()> {
+    let c = |s: &str| {
+        std::ffi::CString::new(s)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("NUL in {s:?}")))
+    };
+    let (device, target, fstype) = (c(device)?, c(target)?, c("ext4")?);
+    // SAFETY: three valid NUL-terminated strings that outlive the call; no
+    // mount data.
+    let rc = unsafe {
+        libc::mount(
+            device.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Major and minor numbers of a `dev_t` (glibc's encoding).
+pub fn major_minor(dev: u64) -> (u64, u64) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000);
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xffff_ff00);
+    (major, minor)
+}
+
 /// Size of `struct io_uring_params` in the kernel ABI.
 const IO_URING_PARAMS_LEN: usize = 120;
 /// Offset of `features` in `struct io_uring_params`.
@@ -303,4 +334,26 @@ pub fn deny_io_uring_setup() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_t_splits_like_glibc() {
+        assert_eq!(major_minor(0x0000_0000_0000_0801), (8, 1));
+        // nvme0n1 on Linux: 259:0.
+        assert_eq!(major_minor(259 << 8), (259, 0));
+        // glibc's makedev, to round-trip numbers that need the high bits.
+        let makedev = |major: u64, minor: u64| {
+            ((major & 0xfff) << 8)
+                | ((major & 0xffff_f000) << 32)
+                | (minor & 0xff)
+                | ((minor & 0xffff_ff00) << 12)
+        };
+        for (major, minor) in [(0, 0), (4095, 255), (4096, 256), (0xabcde, 0x12345)] {
+            assert_eq!(major_minor(makedev(major, minor)), (major, minor));
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! (environment variables, io_uring refused by seccomp) before the check runs.
 
 mod allocator;
-mod devices;
+pub mod devices;
 mod io_uring;
 mod placement;
 mod scheduler;
@@ -84,6 +84,7 @@ pub const CHECKS: &[Check] = &[
     check("io_uring_available", io_uring::available),
     sandboxed("io_uring_refused", io_uring::refused, Sandbox::NO_IO_URING),
     check("device_nodes", devices::device_nodes),
+    check("files_on_device_node", devices::files_on_device_node),
     // numa_rt under test.
     check("topo_json", topology::topo_json),
     check("spawn_on_runs_on_node", scheduler::spawn_on_runs_on_node),

@@ -294,6 +294,7 @@ mod tests {
                 kind: "nvme".into(),
                 node,
                 sysfs: "/sys/block/nvme0n1".into(),
+                mount: None,
             }],
             topo_json: Value::Null,
         }
