@@ -5,6 +5,11 @@
 //! one line to [`CHECKS`]. Each check runs in its own child process, so a
 //! crash or a hang fails that check only; [`Sandbox`] sets up that process
 //! (environment variables, io_uring refused by seccomp) before the check runs.
+//!
+//! The I/O suites, for example, are meant to run three times: plainly
+//! (io_uring), with `Sandbox { env: &[("NUMA_RT_IO", "epoll")], .. }` (the
+//! fallback forced) and in [`Sandbox::NO_IO_URING`] (the fallback chosen
+//! automatically because `io_uring_setup` fails with EPERM).
 
 mod allocator;
 pub mod devices;
