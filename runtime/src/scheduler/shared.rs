@@ -26,8 +26,9 @@ pub(crate) struct SchedConfig {
     pub(crate) remote_steal: bool,
     /// Most tasks taken from another node at once.
     pub(crate) remote_steal_batch: usize,
-    /// Polls between checks of the injector ahead of the local queue.
-    pub(crate) global_queue_interval: u32,
+    /// Polls between checks of the injector ahead of the local queue;
+    /// `None`: tuned from the measured poll time.
+    pub(crate) global_queue_interval: Option<u32>,
     /// Whether a task woken by the running task goes to the LIFO slot.
     pub(crate) lifo_slot: bool,
 }

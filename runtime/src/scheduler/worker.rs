@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
-use super::queue::Local;
+use super::queue::{Local, LOCAL_QUEUE_CAPACITY};
 use super::shared::{LocalSchedule, Shared};
 use crate::task::{coop, new_task, Home, Id, JoinHandle, Notified};
 
@@ -16,8 +17,22 @@ use crate::task::{coop, new_task, Home, Id, JoinHandle, Notified};
 /// the ring (so two tasks waking each other cannot starve the rest).
 const MAX_LIFO_POLLS: u32 = 3;
 
-/// Most tasks moved from the injector to the local ring at once.
-const MAX_INJECT_BATCH: usize = 32;
+/// Most tasks moved from the injector to the local ring at once: half the
+/// ring, so a batch never forces an overflow.
+const MAX_INJECT_BATCH: usize = LOCAL_QUEUE_CAPACITY / 2;
+
+/// Ticks between fairness checks before the first measurement (tokio's
+/// fixed value).
+const INITIAL_INTERVAL: u32 = 61;
+
+/// How long a task queued on the node's injector should wait at most
+/// behind a busy local queue; the fairness interval is tuned from the mean
+/// poll time to meet it.
+const TARGET_INJECT_LATENCY: Duration = Duration::from_micros(200);
+
+/// Bounds of the tuned interval.
+const MIN_INTERVAL: u32 = 2;
+const MAX_INTERVAL: u32 = 127;
 
 /// Counters kept by the worker and published now and then.
 #[derive(Default)]
@@ -39,7 +54,14 @@ struct Core {
     queue: Local,
     /// Local tasks ready to run (never stolen).
     pinned: VecDeque<Notified>,
-    tick: u32,
+    /// Ticks left until the next maintenance (fairness check).
+    until_maintenance: u32,
+    /// Current ticks between maintenance runs.
+    interval: u32,
+    /// When the last maintenance ran, and the poll count then: the mean
+    /// poll time since tunes `interval`.
+    last_maintenance: Instant,
+    polls_at_maintenance: u64,
     searching: bool,
 }
 
@@ -72,7 +94,10 @@ impl WorkerContext {
                 lifo: None,
                 queue,
                 pinned: VecDeque::new(),
-                tick: 0,
+                until_maintenance: INITIAL_INTERVAL,
+                interval: INITIAL_INTERVAL,
+                last_maintenance: Instant::now(),
+                polls_at_maintenance: 0,
                 searching: false,
             }),
             stats: Stats::default(),
@@ -196,17 +221,18 @@ impl WorkerContext {
 
     fn next_task(&self) -> Option<Notified> {
         let mut core = self.core.borrow_mut();
-        core.tick = core.tick.wrapping_add(1);
-        let pool = &self.shared.pools[self.pool];
-        if core.tick % self.shared.config.global_queue_interval == 0 {
+        core.until_maintenance -= 1;
+        if core.until_maintenance == 0 {
             // Now and then look at shared and local queues first, so tasks
             // queued there are not starved by a busy ring.
+            self.tune_interval(&mut core);
+            core.until_maintenance = core.interval;
             self.publish_stats();
             self.maybe_spill(&core);
             drop(core);
             self.wake_deferred();
             core = self.core.borrow_mut();
-            if let Some(task) = pool.pop() {
+            if let Some(task) = self.pull_injector(&mut core) {
                 return Some(task);
             }
             if let Some(task) = core.pinned.pop_front() {
@@ -227,6 +253,26 @@ impl WorkerContext {
             return Some(task);
         }
         self.pull_injector(&mut core)
+    }
+
+    /// Sets the fairness interval so that, at the mean poll time measured
+    /// since the last maintenance, the injector is looked at about every
+    /// `TARGET_INJECT_LATENCY` (unless the builder fixed the interval).
+    fn tune_interval(&self, core: &mut Core) {
+        let now = Instant::now();
+        let polls = self.stats.polls.get();
+        if let Some(fixed) = self.shared.config.global_queue_interval {
+            core.interval = fixed;
+        } else {
+            let n = polls - core.polls_at_maintenance;
+            if n > 0 {
+                let mean = now.duration_since(core.last_maintenance).as_nanos() / u128::from(n);
+                let target = TARGET_INJECT_LATENCY.as_nanos() / mean.max(1);
+                core.interval = target.clamp(MIN_INTERVAL.into(), MAX_INTERVAL.into()) as u32;
+            }
+        }
+        core.last_maintenance = now;
+        core.polls_at_maintenance = polls;
     }
 
     /// When this node cannot keep up (every worker busy and work piling up
@@ -425,7 +471,12 @@ impl WorkerContext {
             }
         }
         // Whoever took us off the sleeper list counted us as searching.
-        self.core.borrow_mut().searching = true;
+        let mut core = self.core.borrow_mut();
+        core.searching = true;
+        // Time asleep is not poll time.
+        core.last_maintenance = Instant::now();
+        core.polls_at_maintenance = self.stats.polls.get();
+        drop(core);
         bump(&self.stats.unparks, 1);
     }
 
