@@ -201,6 +201,9 @@ def expectation(name):
             for c in topo["memory_side_caches"]
         ],
         "devices": topo["devices"],
+        # qemu_args gives each CPU node a socket of its own, and QEMU's
+        # CPUs share their L3 per socket.
+        "llc_groups": [n["cpus"] for n in cpu_nodes(topo)],
         "topo_json": hwloc_view(topo),
     }
 

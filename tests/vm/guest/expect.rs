@@ -70,6 +70,8 @@ pub struct Machine {
     pub memory_side_caches: Vec<MemorySideCache>,
     /// Devices with a node.
     pub devices: Vec<DeviceSpec>,
+    /// CPUs sharing a last-level cache (one group per socket).
+    pub llc_groups: Vec<Vec<u32>>,
     /// What `numa-rt topo --json` must print (`memory_bytes` null: the
     /// node's MemTotal, as hwloc reports it).
     pub topo_json: Value,
@@ -144,6 +146,20 @@ impl Machine {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let llc_groups = array(&v, "llc_groups")?
+            .iter()
+            .map(|g| {
+                g.as_array()
+                    .ok_or("llc_groups: groups must be arrays")?
+                    .iter()
+                    .map(|c| {
+                        c.as_u64()
+                            .map(|c| c as u32)
+                            .ok_or_else(|| "llc_groups: not a CPU number".to_string())
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(Machine {
             topology: string(&v, "topology")?,
             nodes,
@@ -151,6 +167,7 @@ impl Machine {
             hmat_local,
             memory_side_caches,
             devices,
+            llc_groups,
             topo_json: field(&v, "topo_json")?.clone(),
         })
     }
@@ -203,6 +220,7 @@ mod tests {
       "hmat_local": [{"target": 1, "initiator": 0, "latency_ns": 320, "bandwidth_mbps": 5000}],
       "memory_side_caches": [{"node": 1, "level": 1, "size_bytes": 16777216, "line": 64}],
       "devices": [{"kind": "nvme", "node": 0, "sysfs": "/sys/block/nvme0n1", "mount": "/mnt/x"}],
+      "llc_groups": [[0, 1]],
       "topo_json": {"nodes": []}
     }"#;
 
@@ -218,6 +236,7 @@ mod tests {
         assert_eq!(m.devices[0].sysfs, "/sys/block/nvme0n1");
         assert_eq!(m.devices[0].mount.as_deref(), Some("/mnt/x"));
         assert_eq!(m.nodes[0].cpus, [0, 1]);
+        assert_eq!(m.llc_groups, [vec![0, 1]]);
     }
 
     #[test]

@@ -254,6 +254,7 @@ mod tests {
             ],
             memory_side_caches: vec![],
             devices: vec![],
+            llc_groups: vec![],
             topo_json: serde_json::Value::Null,
         }
     }

@@ -48,6 +48,12 @@ pub fn kernel_topology(m: &Machine) -> Outcome {
             h.bandwidth_mbps,
         ));
     }
+    for group in &m.llc_groups {
+        for cpu in group {
+            let path = format!("/sys/devices/system/cpu/cpu{cpu}/cache/index3/shared_cpu_list");
+            note(expect_list(&path, group));
+        }
+    }
     for c in &m.memory_side_caches {
         let dir = format!(
             "{NODE_DIR}/node{}/memory_side_cache/index{}",
@@ -58,12 +64,13 @@ pub fn kernel_topology(m: &Machine) -> Outcome {
     }
     if problems.is_empty() {
         Outcome::Pass(format!(
-            "{} nodes, SLIT {}x{}, HMAT for {} targets, {} memory-side caches",
+            "{} nodes, SLIT {}x{}, HMAT for {} targets, {} memory-side caches, {} L3 groups",
             m.nodes.len(),
             m.distances.len(),
             m.distances.len(),
             m.hmat_local.len(),
-            m.memory_side_caches.len()
+            m.memory_side_caches.len(),
+            m.llc_groups.len()
         ))
     } else {
         Outcome::Fail(problems.join("; "))
@@ -172,6 +179,7 @@ pub fn topo_json(m: &Machine) -> Outcome {
     let got = normalize(got);
     let want = keep_reported_memattrs(want, &got);
     let mut problems = json_diff::diff(&got, &want);
+    problems.extend(cache_domain_problem(m, &got));
     let devices = device_problems(m, &got);
     let compared_devices = devices.is_some();
     problems.extend(devices.unwrap_or_default());
@@ -180,7 +188,12 @@ pub fn topo_json(m: &Machine) -> Outcome {
     }
     if problems.is_empty() {
         Outcome::Pass(format!(
-            "nodes, CPUs, memory, distances, memattrs{} match ({} nodes)",
+            "nodes, CPUs, memory, distances, memattrs{}{} match ({} nodes)",
+            if got.get("cache_domains").is_some() {
+                ", cache domains"
+            } else {
+                ""
+            },
             if compared_devices && !m.devices.is_empty() {
                 ", devices"
             } else {
@@ -211,6 +224,30 @@ fn expected_topo_json(m: &Machine) -> Result<Value, String> {
         node["memory_bytes"] = Value::from(sysfs::node_mem_total(id as u32)?);
     }
     Ok(want)
+}
+
+/// The output's `cache_domains` (CPU groups sharing a last-level cache),
+/// when it has them, must be the table's groups, in any order.
+fn cache_domain_problem(m: &Machine, got: &Value) -> Option<String> {
+    let listed = got.get("cache_domains")?;
+    let mut groups: Vec<Vec<u64>> = match serde_json::from_value(listed.clone()) {
+        Ok(g) => g,
+        Err(_) => {
+            return Some(format!(
+                "$.cache_domains: not a list of CPU lists: {listed}"
+            ))
+        }
+    };
+    groups.iter_mut().for_each(|g| g.sort_unstable());
+    groups.sort();
+    let mut want: Vec<Vec<u64>> = m
+        .llc_groups
+        .iter()
+        .map(|g| g.iter().map(|&c| u64::from(c)).collect())
+        .collect();
+    want.iter_mut().for_each(|g| g.sort_unstable());
+    want.sort();
+    (groups != want).then(|| format!("$.cache_domains: got {groups:?}, want {want:?}"))
 }
 
 /// Devices of the table missing from the output's `devices` list (matched
@@ -296,8 +333,21 @@ mod tests {
                 sysfs: "/sys/block/nvme0n1".into(),
                 mount: None,
             }],
+            llc_groups: vec![],
             topo_json: Value::Null,
         }
+    }
+
+    #[test]
+    fn cache_domains_compare_as_sets() {
+        let mut m = machine_with_nvme_on(1);
+        m.llc_groups = vec![vec![0, 1], vec![2, 3]];
+        let same = json!({"cache_domains": [[3, 2], [0, 1]]});
+        assert_eq!(cache_domain_problem(&m, &same), None);
+        let split = json!({"cache_domains": [[0], [1], [2, 3]]});
+        assert!(cache_domain_problem(&m, &split).is_some());
+        assert_eq!(cache_domain_problem(&m, &json!({})), None);
+        assert!(cache_domain_problem(&m, &json!({"cache_domains": 3})).is_some());
     }
 
     #[test]
