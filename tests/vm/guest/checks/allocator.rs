@@ -1,7 +1,11 @@
 //! The allocator on a real multi-node kernel: memory it places on a node is
 //! on that node, as `move_pages` reports.
 
-use numa_rt::alloc::{set_placement_hook, MemoryKind, NodeBox, NodeVec, PlacementHook};
+use std::alloc::{GlobalAlloc, Layout};
+
+use numa_rt::alloc::{
+    set_placement_hook, MemoryKind, NodeBox, NodeHeap, NodeVec, NumaAlloc, PlacementHook,
+};
 use numa_rt::locality::Strict;
 use numa_rt::runtime::Builder;
 use numa_rt::NodeId;
@@ -13,14 +17,21 @@ use crate::sys;
 /// Bytes in the large `NodeVec` (a mapping of its own, grown by `mremap`).
 const LARGE: usize = 4 << 20;
 
-/// `NodeBox` and `NodeVec` (small, and large enough for its own mapping)
-/// placed on each node, CPU-less ones included, are on that node; so is
-/// `MemoryKind::Local` memory taken from a thread on each CPU node.
+/// `NodeBox`, `NodeVec` (small, and large enough for its own mapping) and
+/// `NodeHeap` blocks placed on each node, CPU-less ones included, are on
+/// that node; so are `MemoryKind::Local` and `NumaAlloc` memory taken from
+/// a thread on each CPU node.
 pub fn node_memory_lands(m: &Machine) -> Outcome {
     let mut problems = Vec::new();
     let mut checked = 0;
     for node in &m.nodes {
         let id = NodeId::new(node.id);
+        for bytes in [256, LARGE] {
+            checked += 1;
+            if let Err(e) = node_heap_block(id, bytes) {
+                problems.push(e);
+            }
+        }
         match NodeBox::new_on(id, [7u8; 512]) {
             Ok(b) => {
                 checked += 1;
@@ -52,10 +63,16 @@ pub fn node_memory_lands(m: &Machine) -> Outcome {
                     b.node()
                 ));
             }
-            Ok::<_, String>(on_node("Local NodeBox", b.as_ptr(), 1, home))
+            let mut found: Vec<String> = on_node("Local NodeBox", b.as_ptr(), 1, home)
+                .into_iter()
+                .collect();
+            for bytes in [256, LARGE] {
+                found.extend(global_block(bytes, home).err());
+            }
+            Ok::<_, String>(found)
         })
         .join();
-        checked += 1;
+        checked += 3;
         match result {
             Ok(Ok(found)) => problems.extend(found),
             Ok(Err(e)) => problems.push(e),
@@ -70,6 +87,40 @@ pub fn node_memory_lands(m: &Machine) -> Outcome {
     } else {
         Outcome::Fail(problems.join("; "))
     }
+}
+
+/// A `bytes`-sized block from `node`'s `NodeHeap`, written and checked.
+fn node_heap_block(node: NodeId, bytes: usize) -> Result<(), String> {
+    let what = format!("NodeHeap block of {bytes} B");
+    let layout = Layout::from_size_align(bytes, 64).map_err(|e| format!("{what}: {e}"))?;
+    let heap = NodeHeap::new(node).map_err(|e| format!("{what} on node {node:?}: {e}"))?;
+    let block = heap
+        .allocate_on(layout, false)
+        .map_err(|e| format!("{what} on node {node:?}: {e}"))?;
+    // SAFETY: the block is `bytes` long and ours until freed below.
+    unsafe { std::ptr::write_bytes(block.as_ptr(), 9, bytes) };
+    let problem = on_node(&what, block.as_ptr(), bytes, node.index());
+    // SAFETY: allocated above with `layout` by this heap, no longer used.
+    unsafe { heap.deallocate_on(block, layout) };
+    problem.map_or(Ok(()), Err)
+}
+
+/// A `bytes`-sized block from `NumaAlloc` on the calling thread, which
+/// runs on `node`, written and checked.
+fn global_block(bytes: usize, node: u32) -> Result<(), String> {
+    let what = format!("NumaAlloc block of {bytes} B");
+    let layout = Layout::from_size_align(bytes, 8).map_err(|e| format!("{what}: {e}"))?;
+    // SAFETY: the layout has a non-zero size.
+    let ptr = unsafe { NumaAlloc.alloc(layout) };
+    if ptr.is_null() {
+        return Err(format!("{what} on node {node}: null"));
+    }
+    // SAFETY: the block is `bytes` long and ours until freed below.
+    unsafe { std::ptr::write_bytes(ptr, 4, bytes) };
+    let problem = on_node(&what, ptr, bytes, node);
+    // SAFETY: allocated above by NumaAlloc with `layout`, no longer used.
+    unsafe { NumaAlloc.dealloc(ptr, layout) };
+    problem.map_or(Ok(()), Err)
 }
 
 /// A problem when any page of `[ptr, ptr + len)` is not on `node`.
