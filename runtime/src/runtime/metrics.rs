@@ -127,8 +127,8 @@ impl RuntimeMetrics {
             Scheduler::MultiThread(s) => s
                 .pools
                 .iter()
-                .find(|p| p.node == node)
-                .map_or(0, |p| p.spawned.load(Relaxed)),
+                .position(|p| p.node == node)
+                .map_or(0, |i| s.spawned_on(i)),
             Scheduler::CurrentThread(s) if s.node == node => s.spawned.load(Relaxed),
             Scheduler::CurrentThread(_) => 0,
         }
@@ -155,10 +155,11 @@ impl RuntimeMetrics {
         }
     }
 
-    /// Tasks spawned so far (blocking and local tasks not included).
+    /// Tasks spawned so far (blocking tasks not included). Counts made on
+    /// workers are published every few dozen polls and when they park.
     pub fn spawned_tasks_count(&self) -> u64 {
         match &self.handle.inner {
-            Scheduler::MultiThread(s) => s.spawned_total.load(Relaxed),
+            Scheduler::MultiThread(s) => (0..s.pools.len()).map(|i| s.spawned_on(i)).sum(),
             Scheduler::CurrentThread(s) => s.spawned.load(Relaxed),
         }
     }

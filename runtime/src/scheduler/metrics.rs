@@ -30,4 +30,6 @@ pub(crate) struct WorkerMetrics {
     pub(crate) remote_steals: Counter,
     pub(crate) parks: Counter,
     pub(crate) unparks: Counter,
+    /// Tasks this worker spawned onto its own node.
+    pub(crate) spawned: Counter,
 }

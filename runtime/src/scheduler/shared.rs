@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 
 use crossbeam_queue::SegQueue;
@@ -61,7 +61,6 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     /// Spreads spawns from outside the runtime over the pools.
     next_pool: AtomicUsize,
-    pub(crate) spawned_total: AtomicU64,
     pub(crate) blocking: NodePools,
     pub(crate) topology: Topology,
 }
@@ -86,7 +85,6 @@ impl Shared {
             steal_order,
             shutdown: AtomicBool::new(false),
             next_pool: AtomicUsize::new(0),
-            spawned_total: AtomicU64::new(0),
             blocking,
             topology,
         }
@@ -141,10 +139,35 @@ impl Shared {
             task.shutdown();
             return join;
         }
-        self.pools[home.pool as usize].count_spawn();
-        self.spawned_total.fetch_add(1, Relaxed);
+        self.count_spawn(home.pool as usize);
         self.schedule_task(notified, false);
         join
+    }
+
+    /// Counts a task spawned with home `pool`: in the current worker's own
+    /// counter when it belongs to that pool (no shared cache line), else on
+    /// the pool.
+    pub(crate) fn count_spawn(self: &Arc<Self>, pool: usize) {
+        let counted = context::with_worker(|w| match w {
+            Some(w) if w.pool == pool && w.belongs_to(self) => {
+                w.count_spawn();
+                true
+            }
+            _ => false,
+        });
+        if !counted {
+            self.pools[pool].count_spawn();
+        }
+    }
+
+    /// Tasks spawned with home `pool` so far.
+    pub(crate) fn spawned_on(&self, pool: usize) -> u64 {
+        let p = &self.pools[pool];
+        p.spawned.load(Relaxed)
+            + p.workers
+                .clone()
+                .map(|w| self.remotes[w].metrics.spawned.load())
+                .sum::<u64>()
     }
 
     /// Routes a task to its home node (wake-to-home): the current worker's

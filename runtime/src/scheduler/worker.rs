@@ -43,6 +43,7 @@ struct Stats {
     remote_steals: Cell<u64>,
     parks: Cell<u64>,
     unparks: Cell<u64>,
+    spawned: Cell<u64>,
 }
 
 fn bump(c: &Cell<u64>, n: u64) {
@@ -143,6 +144,11 @@ impl WorkerContext {
         None
     }
 
+    /// Counts a task spawned onto this worker's node.
+    pub(crate) fn count_spawn(&self) {
+        bump(&self.stats.spawned, 1);
+    }
+
     /// Spawns a task that stays on this worker.
     pub(crate) fn spawn_local<F>(&self, future: F) -> JoinHandle<F::Output>
     where
@@ -168,7 +174,7 @@ impl WorkerContext {
             task.shutdown();
             return join;
         }
-        self.shared.pools[self.pool].count_spawn();
+        self.count_spawn();
         if let Some(task) = self.schedule_pinned(notified, false) {
             self.shared.remotes[self.index].inbox.push(task);
         }
@@ -488,6 +494,7 @@ impl WorkerContext {
         m.remote_steals.store(self.stats.remote_steals.get());
         m.parks.store(self.stats.parks.get());
         m.unparks.store(self.stats.unparks.get());
+        m.spawned.store(self.stats.spawned.get());
     }
 
     /// Cancels this worker's local tasks and drops its queued references.

@@ -6,7 +6,6 @@
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::raw::{Header, RawTask, Task};
@@ -38,6 +37,9 @@ impl Links {
 struct Shard {
     head: Option<NonNull<Header>>,
     closed: bool,
+    /// Tasks in this shard (kept per shard so spawning threads do not
+    /// share one counter's cache line).
+    len: usize,
 }
 
 // SAFETY: the raw pointers are only followed while holding the shard's
@@ -47,8 +49,6 @@ unsafe impl Send for Shard {}
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
     mask: usize,
-    closed: AtomicBool,
-    alive: AtomicUsize,
 }
 
 /// Accessing a header's links.
@@ -70,12 +70,11 @@ impl OwnedTasks {
                     Mutex::new(Shard {
                         head: None,
                         closed: false,
+                        len: 0,
                     })
                 })
                 .collect(),
             mask: n - 1,
-            closed: AtomicBool::new(false),
-            alive: AtomicUsize::new(0),
         }
     }
 
@@ -107,7 +106,7 @@ impl OwnedTasks {
             }
         }
         shard.head = Some(ptr);
-        self.alive.fetch_add(1, Ordering::Relaxed);
+        shard.len += 1;
         Ok(())
     }
 
@@ -116,21 +115,23 @@ impl OwnedTasks {
     pub(crate) fn remove(&self, task: RawTask) -> bool {
         let mut shard = self.shard(task);
         // SAFETY: we hold the lock of the task's shard.
-        let removed = unsafe { unlink(&mut shard, task.header_ptr()) };
-        if removed {
-            self.alive.fetch_sub(1, Ordering::Relaxed);
-        }
-        removed
+        unsafe { unlink(&mut shard, task.header_ptr()) }
     }
 
     /// Number of tasks in the list.
     pub(crate) fn len(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .len
+            })
+            .sum()
     }
 
     /// Refuses new tasks and shuts down every task in the list.
     pub(crate) fn close_and_shutdown_all(&self) {
-        self.closed.store(true, Ordering::Release);
         for i in 0..self.shards.len() {
             loop {
                 let task = {
@@ -141,7 +142,6 @@ impl OwnedTasks {
                     let Some(ptr) = shard.head else { break };
                     // SAFETY: the task heads this shard, whose lock is held.
                     unsafe { unlink(&mut shard, ptr) };
-                    self.alive.fetch_sub(1, Ordering::Relaxed);
                     // SAFETY: unlinking gave us the list's reference.
                     unsafe { Task::from_raw(RawTask::from_raw(ptr)) }
                 };
@@ -177,6 +177,7 @@ unsafe fn unlink(shard: &mut Shard, ptr: NonNull<Header>) -> bool {
             linked: false,
         };
     }
+    shard.len -= 1;
     true
 }
 
