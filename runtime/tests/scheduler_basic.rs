@@ -536,3 +536,16 @@ fn runtime_dropped_from_its_own_task_does_not_hang() {
     });
     assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
 }
+
+#[test]
+fn public_types_are_send_and_sync_like_tokios() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Runtime>();
+    send_sync::<Handle>();
+    send_sync::<task::JoinHandle<u32>>();
+    send_sync::<task::AbortHandle>();
+    send_sync::<task::JoinError>();
+    send::<JoinSet<u32>>();
+    send_sync::<numa_rt_runtime::runtime::RuntimeMetrics>();
+}

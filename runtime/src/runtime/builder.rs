@@ -115,7 +115,11 @@ impl Builder {
     }
 
     /// Whether workers (and blocking threads) are pinned to their node's
-    /// CPUs with `sched_setaffinity` (default: yes).
+    /// CPUs with `sched_setaffinity` (default: yes). A worker is pinned to
+    /// the CPUs of its node that share its last-level cache (worker `k` of
+    /// a node takes the cache domain of the node's `k`-th CPU), or to the
+    /// whole node when the topology reports no cache domains; blocking
+    /// threads to the whole node.
     pub fn pin_workers(&mut self, pin: bool) -> &mut Self {
         self.pin_workers = pin;
         self
