@@ -203,22 +203,29 @@ pub(crate) fn with_heap<R>(
     node: Option<NodeId>,
     f: impl FnOnce(&mut Heap) -> R,
 ) -> Result<R, OsError> {
-    if node.is_none() {
-        let local = FAST.with(|fast| {
-            let h = fast.local.get();
-            let n = fast.countdown.get();
-            if n != 0 && !h.is_null() {
+    let local = FAST.with(|fast| {
+        let h = fast.local.get();
+        if h.is_null() {
+            return h;
+        }
+        match node {
+            None => {
+                let n = fast.countdown.get();
+                if n == 0 {
+                    return ptr::null_mut();
+                }
                 fast.countdown.set(n - 1);
                 h
-            } else {
-                ptr::null_mut()
             }
-        });
-        if !local.is_null() {
-            // SAFETY: the heap is owned by this thread and never freed;
-            // `f` runs before anything else on this thread can touch it.
-            return Ok(f(unsafe { &mut *local }));
+            // SAFETY: heaps are never freed.
+            Some(node) if unsafe { (*h).node } == node => h,
+            Some(_) => ptr::null_mut(),
         }
+    });
+    if !local.is_null() {
+        // SAFETY: the heap is owned by this thread and never freed; `f`
+        // runs before anything else on this thread can touch it.
+        return Ok(f(unsafe { &mut *local }));
     }
     with_heap_slow(node, f)
 }

@@ -57,8 +57,14 @@ fn hook_resolves_kinds_and_backs_emulated_nodes() {
     let heap = NodeHeap::new(NodeId::new(7)).unwrap();
     assert_eq!(heap.node(), NodeId::new(7));
 
+    // A block of the real node, freed below by a thread on node 7.
+    let l = Layout::from_size_align(100, 8).unwrap();
+    // SAFETY: non-zero layout; freed once by the thread below.
+    let remote = unsafe { NumaAlloc.alloc(l) } as usize;
+    let cross_before = node_stats(real).cross_node_frees;
+
     // A worker of emulated node 7 allocates from node 7's heap.
-    std::thread::spawn(|| {
+    std::thread::spawn(move || {
         set_thread_node(Some(NodeId::new(7)));
         assert_eq!(current_node(), NodeId::new(7));
         let before = node_stats(NodeId::new(7)).in_use_bytes;
@@ -69,11 +75,14 @@ fn hook_resolves_kinds_and_backs_emulated_nodes() {
         assert!(node_stats(NodeId::new(7)).in_use_bytes >= before + 4000);
         // SAFETY: allocated above with this layout.
         unsafe { NumaAlloc.dealloc(p, l) };
+        // SAFETY: allocated on the main thread with this layout.
+        unsafe { NumaAlloc.dealloc(remote as *mut u8, Layout::from_size_align(100, 8).unwrap()) };
         set_thread_node(None);
         assert_eq!(current_node(), real_node());
     })
     .join()
     .unwrap();
+    assert_eq!(node_stats(real).cross_node_frees, cross_before + 1);
 }
 
 fn real_node() -> NodeId {
