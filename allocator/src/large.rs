@@ -84,7 +84,7 @@ pub(crate) fn alloc(
     };
     // SAFETY: `base..base+map_len` is a fresh mapping we own.
     if let Err(e) = unsafe { os.bind(base, map_len, memory_node, policy) } {
-        if strict {
+        if strict && !os::numa_refusal_is_moot(&e) {
             // SAFETY: as above; nothing uses it yet.
             let _ = unsafe { os.unmap(base, map_len) };
             return Err(e);

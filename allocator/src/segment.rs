@@ -318,7 +318,7 @@ impl Segment {
         // SAFETY: `base` is a fresh mapping of SEGMENT_SIZE bytes.
         let bound = match unsafe { os.bind(base, SEGMENT_SIZE, memory_node, policy) } {
             Ok(()) => true,
-            Err(e) if strict => {
+            Err(e) if strict && !os::numa_refusal_is_moot(&e) => {
                 // SAFETY: the mapping is ours and unused.
                 let _ = unsafe { os.unmap(base, SEGMENT_SIZE) };
                 return Err(e);

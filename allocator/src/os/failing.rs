@@ -152,3 +152,39 @@ impl Os for FailingOs {
         system().allowed_memory_nodes(mask)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::single_node_machine;
+
+    #[test]
+    fn refused_binds_are_moot_only_on_one_node_machines() {
+        let eperm = OsError {
+            op: "mbind",
+            errno: libc::EPERM,
+        };
+        let einval = OsError {
+            op: "mbind",
+            errno: libc::EINVAL,
+        };
+        assert_eq!(
+            crate::os::numa_refusal_is_moot(&eperm),
+            single_node_machine()
+        );
+        assert!(!crate::os::numa_refusal_is_moot(&einval));
+    }
+
+    #[test]
+    fn map_budget_runs_out() {
+        let os = FailingOs::new();
+        os.fail_maps_after(1);
+        let p = os.map(4096, PageSize::Base).unwrap();
+        assert_eq!(
+            os.map(4096, PageSize::Base).unwrap_err().errno,
+            libc::ENOMEM
+        );
+        // SAFETY: the mapping is ours and unused.
+        unsafe { os.unmap(p, 4096).unwrap() };
+    }
+}

@@ -178,6 +178,42 @@ pub fn page_size() -> usize {
     size
 }
 
+/// Whether this machine has a single NUMA node (`/sys/devices/system/node`
+/// lists one `nodeN`, or does not exist). Read once.
+pub fn single_node_machine() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0 = not read yet, 1 = single, 2 = several.
+    static SINGLE: AtomicU8 = AtomicU8::new(0);
+    match SINGLE.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let nodes = std::fs::read_dir("/sys/devices/system/node")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.strip_prefix("node")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .count()
+        })
+        .unwrap_or(1);
+    let single = nodes <= 1;
+    SINGLE.store(if single { 1 } else { 2 }, Ordering::Relaxed);
+    single
+}
+
+/// Whether a refused NUMA policy call can be ignored: the kernel refuses
+/// such calls altogether (`EPERM` under a seccomp filter such as Docker's
+/// default profile, `ENOSYS` without NUMA support) and the machine has one
+/// node, so every page lands on it anyway.
+pub(crate) fn numa_refusal_is_moot(err: &OsError) -> bool {
+    (err.errno == libc::EPERM || err.errno == libc::ENOSYS) && single_node_machine()
+}
+
 /// Maps `len` bytes aligned to `align` (a power of two, at least the page
 /// size): maps `len + align` and unmaps the unaligned ends.
 pub(crate) fn map_aligned(
