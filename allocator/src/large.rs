@@ -332,6 +332,35 @@ mod tests {
     }
 
     #[test]
+    fn long_blocks_are_advised_for_huge_pages() {
+        let p = alloc(
+            system(),
+            here(),
+            here(),
+            BindPolicy::Preferred,
+            true,
+            8 << 20,
+            8,
+        )
+        .unwrap();
+        // SAFETY: live block, freed once.
+        unsafe {
+            let huge = (*header(p.as_ptr())).huge;
+            assert_eq!(huge, os::huge_pages().thp != ThpMode::Never);
+            free(system(), p.as_ptr());
+        }
+        let small = alloc(system(), here(), here(), BindPolicy::Bind, true, 200_000, 8).unwrap();
+        // SAFETY: live block, freed once.
+        unsafe {
+            assert!(
+                !(*header(small.as_ptr())).huge,
+                "under 2 MiB stays on base pages"
+            );
+            free(system(), small.as_ptr());
+        }
+    }
+
+    #[test]
     fn big_alignments_are_honoured() {
         for align in [8192, 1 << 16, 1 << 21] {
             let p = alloc(
