@@ -549,3 +549,32 @@ fn public_types_are_send_and_sync_like_tokios() {
     send::<JoinSet<u32>>();
     send_sync::<numa_rt_runtime::runtime::RuntimeMetrics>();
 }
+
+#[test]
+fn shutdown_timeout_gives_up_on_a_worker_stuck_in_a_poll() {
+    let rt = multi(1);
+    let release = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    let (r, s) = (release.clone(), started.clone());
+    let stuck = rt.spawn(async move {
+        s.store(true, SeqCst);
+        // Blocks the worker thread: a bug in user code the runtime must
+        // survive at shutdown.
+        while !r.load(SeqCst) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let waiting = rt.spawn(std::future::pending::<()>());
+    while !started.load(SeqCst) {
+        std::thread::yield_now();
+    }
+    let start = Instant::now();
+    rt.shutdown_timeout(Duration::from_millis(100));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    // Idle tasks were cancelled even though a worker is stuck.
+    assert!(futures_lite_block_on(waiting).unwrap_err().is_cancelled());
+    release.store(true, SeqCst);
+    // The stuck task's poll ends; it was marked cancelled meanwhile but
+    // had already finished its work, so it completes normally.
+    assert!(futures_lite_block_on(stuck).is_ok());
+}
