@@ -578,3 +578,19 @@ fn shutdown_timeout_gives_up_on_a_worker_stuck_in_a_poll() {
     // had already finished its work, so it completes normally.
     assert!(futures_lite_block_on(stuck).is_ok());
 }
+
+#[test]
+fn blocking_closures_see_their_runtime() {
+    let rt = multi(1);
+    let (value, node) = rt.block_on(async {
+        spawn_blocking(|| {
+            let handle = Handle::current();
+            let value = handle.block_on(async { spawn(async { 41 + 1 }).await.unwrap() });
+            (value, task::current_node())
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(value, 42);
+    assert_eq!(node, Some(rt.handle().nodes()[0]));
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::context;
 use super::metrics::RuntimeMetrics;
-use crate::blocking::NodePools;
 use crate::locality::{Placement, PlacementError, Policy, Target};
 use crate::scheduler::current_thread::{block_on_thread, CtShared};
 use crate::scheduler::shared::Shared;
@@ -175,7 +174,7 @@ impl Handle {
             }
             Scheduler::CurrentThread(shared) => (&shared.blocking, shared.node),
         };
-        spawn_blocking_on(pools, node, f)
+        task::blocking::spawn(self, pools, node, f)
     }
 
     /// Runs `future` to completion on the current thread.
@@ -308,13 +307,4 @@ fn resolve(shared: &Shared, placement: &Placement) -> Result<Home, PlacementErro
         strict: true,
         allowed,
     })
-}
-
-/// Runs `f` on `node`'s blocking pool as a task.
-pub(crate) fn spawn_blocking_on<F, R>(pools: &NodePools, node: NodeId, f: F) -> JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    task::blocking::spawn(pools, node, f)
 }

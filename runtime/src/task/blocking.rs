@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use super::raw::{new_task, Home, Notified, RawTask, Schedule};
 use super::{coop, Id, JoinHandle};
 use crate::blocking::NodePools;
+use crate::runtime::{context, Handle};
 use crate::NodeId;
 
 /// The future of a blocking task: calls the closure on its first poll.
@@ -48,13 +49,20 @@ impl Schedule for BlockingSchedule {
     }
 }
 
-/// The job handed to the pool: runs the task, or cancels it when the pool
-/// drops the job without running it (shutdown, or no thread available).
-struct Job(Option<Notified>);
+/// The job handed to the pool: runs the task with the runtime current (so
+/// `Handle::current()` works in the closure, as in tokio), or cancels it
+/// when the pool drops the job without running it (shutdown, or no thread
+/// available).
+struct Job {
+    task: Option<Notified>,
+    handle: Handle,
+    node: NodeId,
+}
 
 impl Job {
     fn run(mut self) {
-        if let Some(task) = self.0.take() {
+        if let Some(task) = self.task.take() {
+            let _context = context::set_handle(self.handle.clone(), Some(self.node));
             task.run();
         }
     }
@@ -62,15 +70,15 @@ impl Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
+        if let Some(task) = self.task.take() {
             task.shutdown();
         }
     }
 }
 
 /// Spawns `f` on the blocking pool of `node` (or the first pool when that
-/// node has none).
-pub(crate) fn spawn<F, R>(pools: &NodePools, node: NodeId, f: F) -> JoinHandle<R>
+/// node has none) of the runtime of `handle`.
+pub(crate) fn spawn<F, R>(handle: &Handle, pools: &NodePools, node: NodeId, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -83,7 +91,11 @@ where
     );
     // Not tracked in an owned list: the pool owns the job until it runs.
     drop(task);
-    let job = Job(Some(notified));
+    let job = Job {
+        task: Some(notified),
+        handle: handle.clone(),
+        node,
+    };
     let pool = pools
         .get(node)
         .or_else(|| pools.iter().next().map(|(_, p)| p));
