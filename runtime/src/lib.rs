@@ -7,10 +7,13 @@
 #![warn(missing_docs)]
 
 pub(crate) mod blocking;
+pub mod io;
 pub mod locality;
+pub mod net;
 pub mod runtime;
 pub(crate) mod scheduler;
 pub mod task;
+pub mod time;
 pub mod topology;
 
 pub use numa_rt_alloc::NodeId;

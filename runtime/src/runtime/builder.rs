@@ -12,6 +12,9 @@ use super::context;
 use super::handle::{Handle, Scheduler};
 use super::rt::{ExitGuard, Runtime, ThreadTracker};
 use crate::blocking::{self, Callback, NodePools, ThreadNameFn};
+use crate::io::config::IoConfig;
+use crate::io::driver::Driver;
+use crate::io::IoDriver;
 use crate::scheduler::current_thread::CtShared;
 use crate::scheduler::metrics::WorkerMetrics;
 use crate::scheduler::park::Parker;
@@ -56,6 +59,7 @@ pub struct Builder {
     sched: SchedConfig,
     enable_io: bool,
     enable_time: bool,
+    io_driver: IoDriver,
 }
 
 impl Builder {
@@ -90,6 +94,7 @@ impl Builder {
             },
             enable_io: false,
             enable_time: false,
+            io_driver: IoDriver::Auto,
         }
     }
 
@@ -206,24 +211,55 @@ impl Builder {
         self
     }
 
-    /// Enables the I/O and time drivers (accepted now; they arrive with the
-    /// I/O work).
+    /// Enables the I/O and time drivers.
     pub fn enable_all(&mut self) -> &mut Self {
         self.enable_io = true;
         self.enable_time = true;
         self
     }
 
-    /// Enables the I/O driver (accepted now; see [`enable_all`](Self::enable_all)).
+    /// Enables the I/O driver (sockets; see [`io_driver`](Self::io_driver)).
     pub fn enable_io(&mut self) -> &mut Self {
         self.enable_io = true;
         self
     }
 
-    /// Enables the time driver (accepted now; see [`enable_all`](Self::enable_all)).
+    /// Enables the time driver (`sleep`, `timeout`, `interval`).
     pub fn enable_time(&mut self) -> &mut Self {
         self.enable_time = true;
         self
+    }
+
+    /// Chooses the kernel interface of the I/O driver (default
+    /// [`IoDriver::Auto`]: io_uring when the kernel allows it, else epoll;
+    /// `NUMA_RT_IO=epoll|uring` forces one under `Auto`).
+    ///
+    /// ```
+    /// use numa_rt_runtime::io::IoDriver;
+    /// use numa_rt_runtime::runtime::Builder;
+    /// let rt = Builder::new_current_thread()
+    ///     .enable_all()
+    ///     .io_driver(IoDriver::Epoll)
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(numa_rt_runtime::time::sleep(std::time::Duration::from_millis(1)));
+    /// ```
+    pub fn io_driver(&mut self, driver: IoDriver) -> &mut Self {
+        self.io_driver = driver;
+        self
+    }
+
+    /// The driver settings, or `None` when neither I/O nor time is on.
+    fn io_config(&self) -> io::Result<Option<IoConfig>> {
+        if !self.enable_io && !self.enable_time {
+            return Ok(None);
+        }
+        Ok(Some(IoConfig {
+            io: self.enable_io,
+            time: self.enable_time,
+            backend: crate::io::config::resolve(self.io_driver)?,
+            entries: 256,
+        }))
     }
 
     /// Starts the runtime.
@@ -296,7 +332,13 @@ impl Builder {
     fn build_current_thread(&self, topology: Topology, nodes: &[Node]) -> io::Result<Runtime> {
         let node = &nodes[0];
         let blocking = self.blocking_pools(std::slice::from_ref(node));
+        let io = self.io_config()?;
         let shared = Arc::new(CtShared::new(node.id(), blocking, topology));
+        if let Some(config) = io {
+            // Several threads may drive this runtime in turn: no
+            // single-issuer ring.
+            let _ = shared.io.set(Driver::new(config, false).map_err(driver_error)?);
+        }
         let handle = Handle {
             inner: Scheduler::CurrentThread(shared),
         };
@@ -308,6 +350,7 @@ impl Builder {
     }
 
     fn build_multi_thread(&self, topology: Topology, nodes: &[Node]) -> io::Result<Runtime> {
+        let io = self.io_config()?;
         let mut pools = Vec::with_capacity(nodes.len());
         let mut remotes = Vec::new();
         let mut locals: Vec<Local> = Vec::new();
@@ -354,6 +397,9 @@ impl Builder {
             blocking,
             topology,
         ));
+        if let Some(config) = io {
+            let _ = shared.io_config.set(config);
+        }
         let handle = Handle {
             inner: Scheduler::MultiThread(shared.clone()),
         };
@@ -377,6 +423,7 @@ impl Builder {
                 on_stop: self.on_thread_stop.clone(),
                 started: started_tx.clone(),
                 exit: tracker.register(),
+                io,
             };
             match builder.spawn(move || start.run()) {
                 Ok(thread) => threads.push(thread),
@@ -440,6 +487,18 @@ fn steal_orders(pools: &[NodePool], worker_cpus: &[CpuSet]) -> Box<[Box<[usize]>
     orders.into_boxed_slice()
 }
 
+/// The parker other threads use to wake this worker.
+fn shared_parker(worker: &WorkerContext) -> &Parker {
+    worker.parker()
+}
+
+fn driver_error(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("numa_rt: cannot create the I/O driver: {e}"),
+    )
+}
+
 fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -458,6 +517,7 @@ struct WorkerStart {
     on_stop: Option<Callback>,
     started: mpsc::Sender<io::Result<()>>,
     exit: ExitGuard,
+    io: Option<IoConfig>,
 }
 
 impl WorkerStart {
@@ -472,6 +532,7 @@ impl WorkerStart {
             on_stop,
             started,
             exit,
+            io,
         } = self;
         let node = shared.pools[shared.remotes[index].pool].node;
         if let Some(cpus) = &cpus {
@@ -486,6 +547,15 @@ impl WorkerStart {
                 return;
             }
         }
+        // The worker's I/O driver, made on its own thread (the only one
+        // that will submit to it).
+        let driver = match io.map(|c| Driver::new(c, true)).transpose() {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = started.send(Err(driver_error(e)));
+                return;
+            }
+        };
         let _ = started.send(Ok(()));
         drop(started);
         if let Some(f) = &on_start {
@@ -498,7 +568,16 @@ impl WorkerStart {
                 return;
             };
             let _worker = context::set_worker(&worker);
+            let _io = driver.as_ref().map(|d| {
+                shared_parker(&worker).attach_io(d.unparker());
+                crate::io::driver::enter(d.clone())
+            });
             worker.run();
+            if let Some(d) = &driver {
+                // Cancel what is in flight and let the kernel finish with
+                // its buffers before the ring goes.
+                d.shutdown(Duration::from_secs(1));
+            }
         }
         if let Some(f) = &on_stop {
             let _ = catch_unwind(AssertUnwindSafe(|| f()));

@@ -35,6 +35,9 @@ pub(crate) struct CtShared {
     pub(crate) polls: AtomicU64,
     pub(crate) spawned: AtomicU64,
     pub(crate) parks: AtomicU64,
+    /// The runtime's I/O driver (when enabled), used by whichever thread
+    /// drives the scheduler.
+    pub(crate) io: std::sync::OnceLock<crate::io::driver::Driver>,
 }
 
 impl CtShared {
@@ -51,6 +54,7 @@ impl CtShared {
             polls: AtomicU64::new(0),
             spawned: AtomicU64::new(0),
             parks: AtomicU64::new(0),
+            io: std::sync::OnceLock::new(),
         }
     }
 
@@ -91,6 +95,11 @@ impl CtShared {
             }
         }
         let _release = ReleaseDriver(self);
+        // I/O and timers of this runtime are driven by this thread now.
+        let _io = self.io.get().map(|d| {
+            self.parker.attach_io(d.unparker());
+            crate::io::driver::enter(d.clone())
+        });
         let waker = Waker::from(Arc::new(MainWaker(self.clone())));
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
@@ -119,6 +128,12 @@ impl CtShared {
     pub(crate) fn shutdown(&self) {
         self.owned.close_and_shutdown_all();
         while self.queue.pop().is_some() {}
+        if let Some(io) = self.io.get() {
+            // Operations of the dropped tasks are cancelled; wait briefly
+            // for the kernel to let go of their buffers.
+            let _io = crate::io::driver::enter(io.clone());
+            io.shutdown(std::time::Duration::from_secs(1));
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Release};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -19,17 +19,39 @@ const EMPTY: u32 = 0;
 const NOTIFIED: u32 = 1;
 const PARKED: u32 = u32::MAX;
 
+/// Wakes an I/O driver the parked thread waits in.
+pub(crate) type IoUnpark = Arc<dyn Fn() + Send + Sync>;
+
 /// A thread's sleep latch; see the module docs.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Parker {
     state: AtomicU32,
+    /// Set when the parking thread waits in its I/O driver instead of on
+    /// the futex: unpark then also wakes the driver.
+    io: OnceLock<IoUnpark>,
+}
+
+impl std::fmt::Debug for Parker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parker")
+            .field("state", &self.state)
+            .field("io", &self.io.get().is_some())
+            .finish()
+    }
 }
 
 impl Parker {
     pub(crate) const fn new() -> Parker {
         Parker {
             state: AtomicU32::new(EMPTY),
+            io: OnceLock::new(),
         }
+    }
+
+    /// From now on the parking thread waits in its I/O driver (timers
+    /// included), and `unpark` wakes it with `wake`. The first call wins.
+    pub(crate) fn attach_io(&self, wake: IoUnpark) {
+        let _ = self.io.set(wake);
     }
 
     /// Sleeps until [`unpark`](Self::unpark) is called (returns at once if
@@ -47,6 +69,12 @@ impl Parker {
     fn park_inner(&self, timeout: Option<Duration>) {
         // NOTIFIED -> EMPTY (consume the token) or EMPTY -> PARKED.
         if self.state.fetch_sub(1, Acquire) == NOTIFIED {
+            return;
+        }
+        if self.io.get().is_some() && crate::io::driver::park_current(timeout) {
+            // One wait in the driver (I/O, timers and unparks end it); the
+            // caller re-checks its queues, so an early return is fine.
+            self.state.swap(EMPTY, Acquire);
             return;
         }
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -76,6 +104,9 @@ impl Parker {
     pub(crate) fn unpark(&self) {
         if self.state.swap(NOTIFIED, Release) == PARKED {
             futex_wake(&self.state);
+            if let Some(wake) = self.io.get() {
+                wake();
+            }
         }
     }
 }

@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     next_pool: AtomicUsize,
     pub(crate) blocking: NodePools,
     pub(crate) topology: Topology,
+    /// I/O and time settings, set once by the builder.
+    pub(crate) io_config: std::sync::OnceLock<crate::io::config::IoConfig>,
 }
 
 impl Shared {
@@ -87,6 +89,7 @@ impl Shared {
             next_pool: AtomicUsize::new(0),
             blocking,
             topology,
+            io_config: std::sync::OnceLock::new(),
         }
     }
 

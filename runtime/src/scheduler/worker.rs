@@ -107,6 +107,11 @@ impl WorkerContext {
         }
     }
 
+    /// The parker other threads wake this worker with.
+    pub(crate) fn parker(&self) -> &super::park::Parker {
+        &self.shared.remotes[self.index].parker
+    }
+
     pub(crate) fn shared_ptr(&self) -> *const Shared {
         Arc::as_ptr(&self.shared)
     }
@@ -236,6 +241,8 @@ impl WorkerContext {
             self.publish_stats();
             self.maybe_spill(&core);
             drop(core);
+            // Completions and due timers of this worker's I/O driver.
+            crate::io::driver::poll_current();
             self.wake_deferred();
             core = self.core.borrow_mut();
             if let Some(task) = self.pull_injector(&mut core) {
@@ -475,6 +482,12 @@ impl WorkerContext {
             if !pool.idle.is_parked(remote.index_in_pool) {
                 break;
             }
+            if self.has_local_work() {
+                // The I/O driver woke tasks onto this worker while it
+                // waited in the kernel.
+                pool.idle.unpark_worker_by_id(remote.index_in_pool);
+                break;
+            }
         }
         // Whoever took us off the sleeper list counted us as searching.
         let mut core = self.core.borrow_mut();
@@ -484,6 +497,11 @@ impl WorkerContext {
         core.polls_at_maintenance = self.stats.polls.get();
         drop(core);
         bump(&self.stats.unparks, 1);
+    }
+
+    fn has_local_work(&self) -> bool {
+        let core = self.core.borrow();
+        core.lifo.is_some() || core.queue.has_tasks() || !core.pinned.is_empty()
     }
 
     fn publish_stats(&self) {

@@ -1,0 +1,545 @@
+//! The per-thread I/O driver: an io_uring ring or an epoll instance, the
+//! operations in flight on it, its timers, and the eventfd other threads
+//! use to wake it.
+//!
+//! Every worker owns one driver and is the only thread that submits to it
+//! (so rings can use `SINGLE_ISSUER` and `DEFER_TASKRUN`). A worker waits
+//! for work *in* its driver: [`park_current`] blocks in `io_uring_enter` or
+//! `epoll_pwait2` with the earliest timer as timeout, and an unpark from
+//! another thread writes the driver's eventfd. A current-thread runtime owns
+//! one driver, used by whichever thread drives it. Any other thread that
+//! does I/O inside a runtime (a `block_on` of a multi-thread runtime, a
+//! blocking-pool thread) gets a driver of its own, driven while that thread
+//! parks in `block_on`.
+//!
+//! Operations live in a slab owned by the driver. A future polls its slot;
+//! when the future is dropped before its completion arrives, whatever the
+//! kernel may still touch (buffers, the descriptor) moves into the slot and
+//! is freed only when the completion comes back, and an async cancel is
+//! submitted.
+
+pub(crate) mod epoll;
+pub(crate) mod timers;
+pub(crate) mod uring;
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::config::{Backend, IoConfig};
+use timers::{Registration, Timers};
+
+/// Data an operation keeps alive until its completion (buffers, fds).
+pub(crate) type Keep = Box<dyn Any + Send>;
+
+/// The result of a finished operation: the kernel's `res` (negative errno
+/// on failure) and the completion flags (epoll: the ready events).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Completion {
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+impl Completion {
+    /// `res` as an `io::Result`.
+    pub(crate) fn into_result(self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+}
+
+enum Slot {
+    /// In flight; the waker of the future waiting for it.
+    Pending(Option<Waker>),
+    /// Finished; the future has not looked yet.
+    Done(Completion),
+    /// The future was dropped: the data the kernel may still use.
+    Abandoned(Option<Keep>),
+}
+
+/// What is shared between threads.
+struct State {
+    ops: Slab<Slot>,
+    /// Slots whose future was dropped on another thread: the owner submits
+    /// their cancellation.
+    cancels: Vec<usize>,
+    timers: Timers,
+}
+
+enum Kernel {
+    Uring(uring::Ring),
+    Epoll(epoll::Poller),
+}
+
+pub(crate) struct Inner {
+    config: IoConfig,
+    /// Touched by the owning thread (and by epoll deregistration).
+    kernel: Mutex<Kernel>,
+    state: Mutex<State>,
+    wake: Unparker,
+    /// Set once the driver was shut down: no more submissions.
+    closed: AtomicBool,
+}
+
+/// Wakes a driver blocked in the kernel from another thread.
+#[derive(Debug)]
+pub(crate) struct Unparker {
+    fd: OwnedFd,
+}
+
+impl Unparker {
+    fn new() -> io::Result<Unparker> {
+        // SAFETY: plain syscall; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        Ok(Unparker {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Makes the driver's current or next wait return.
+    pub(crate) fn unpark(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd. EAGAIN
+        // (counter saturated) still leaves it readable, which is all we need.
+        unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            );
+        }
+    }
+
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A handle to one driver.
+#[derive(Clone)]
+pub(crate) struct Driver {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The critical sections leave consistent data even when a waker
+    // panics elsewhere: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Driver>> = const { RefCell::new(None) };
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("backend", &self.inner.config.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// A driver for the calling thread. `single_issuer`: only this thread
+    /// will ever submit (lets io_uring use its cheapest modes).
+    pub(crate) fn new(config: IoConfig, single_issuer: bool) -> io::Result<Driver> {
+        let wake = Unparker::new()?;
+        let kernel = match config.backend {
+            Backend::Uring => Kernel::Uring(uring::Ring::new(
+                config.entries,
+                single_issuer,
+                wake.raw_fd(),
+            )?),
+            Backend::Epoll => Kernel::Epoll(epoll::Poller::new(wake.raw_fd())?),
+        };
+        Ok(Driver {
+            inner: Arc::new(Inner {
+                config,
+                kernel: Mutex::new(kernel),
+                state: Mutex::new(State {
+                    ops: Slab::new(),
+                    cancels: Vec::new(),
+                    timers: Timers::default(),
+                }),
+                wake,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub(crate) fn config(&self) -> IoConfig {
+        self.inner.config
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.inner.config.backend
+    }
+
+    /// A shareable waker for this driver (for a `Parker`).
+    pub(crate) fn unparker(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let inner = self.inner.clone();
+        Arc::new(move || inner.wake.unpark())
+    }
+
+    fn is_current(&self) -> bool {
+        CURRENT
+            .try_with(|c| {
+                c.borrow()
+                    .as_ref()
+                    .is_some_and(|d| Arc::ptr_eq(&d.inner, &self.inner))
+            })
+            .unwrap_or(false)
+    }
+
+    // ---- operations ---------------------------------------------------
+
+    /// Submits a ring operation built by `build` (given its slot key).
+    /// Only on the owning thread of an io_uring driver.
+    pub(crate) fn submit(&self, entry: io_uring::squeue::Entry) -> io::Result<usize> {
+        if self.inner.closed.load(Relaxed) {
+            return Err(closed_error());
+        }
+        let key = lock(&self.inner.state).ops.insert(Slot::Pending(None));
+        let mut kernel = lock(&self.inner.kernel);
+        let result = match &mut *kernel {
+            Kernel::Uring(ring) => ring.push(entry.user_data(key as u64)),
+            Kernel::Epoll(_) => Err(io::Error::other(
+                "numa_rt: internal error: ring operation on an epoll driver",
+            )),
+        };
+        drop(kernel);
+        if let Err(e) = result {
+            lock(&self.inner.state).ops.remove(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// Waits for `fd` to become ready for `events` (`libc::POLLIN` /
+    /// `POLLOUT`): a poll operation on io_uring, an epoll interest otherwise.
+    pub(crate) fn wait_ready(&self, fd: RawFd, events: u32) -> io::Result<usize> {
+        match self.backend() {
+            Backend::Uring => self.submit(
+                io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events).build(),
+            ),
+            Backend::Epoll => {
+                if self.inner.closed.load(Relaxed) {
+                    return Err(closed_error());
+                }
+                let key = lock(&self.inner.state).ops.insert(Slot::Pending(None));
+                let result = match &mut *lock(&self.inner.kernel) {
+                    Kernel::Epoll(p) => p.add_interest(fd, events, key),
+                    Kernel::Uring(_) => Ok(()),
+                };
+                if let Err(e) = result {
+                    lock(&self.inner.state).ops.remove(key);
+                    return Err(e);
+                }
+                Ok(key)
+            }
+        }
+    }
+
+    /// Polls operation `key`: its completion once it arrived (the slot is
+    /// then freed).
+    pub(crate) fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
+        let mut state = lock(&self.inner.state);
+        let Some(slot) = state.ops.get_mut(key) else {
+            // Cannot happen while the future owns the key; report as
+            // cancelled rather than hanging.
+            return Poll::Ready(Completion {
+                result: -libc::ECANCELED,
+                flags: 0,
+            });
+        };
+        let old = match slot {
+            Slot::Done(c) => {
+                let c = *c;
+                state.ops.remove(key);
+                return Poll::Ready(c);
+            }
+            Slot::Pending(Some(w)) if w.will_wake(cx.waker()) => None,
+            Slot::Pending(waker) => waker.replace(cx.waker().clone()),
+            Slot::Abandoned(_) => None,
+        };
+        drop(state);
+        // A replaced waker may hold the last reference to a task: drop it
+        // outside the lock.
+        drop(old);
+        Poll::Pending
+    }
+
+    /// The future of operation `key` is gone. `keep` holds what the kernel
+    /// may still use; it is dropped once the completion arrives.
+    pub(crate) fn drop_op(&self, key: usize, keep: Option<Keep>) {
+        if self.backend() == Backend::Epoll {
+            // Nothing of ours is in the kernel: drop the interest before
+            // the key can be reused, then the slot.
+            if let Kernel::Epoll(p) = &mut *lock(&self.inner.kernel) {
+                p.remove_interest(key);
+            }
+        }
+        let mut state = lock(&self.inner.state);
+        let Some(slot) = state.ops.get_mut(key) else {
+            return;
+        };
+        if matches!(slot, Slot::Done(_)) || self.backend() == Backend::Epoll {
+            let old = state.ops.remove(key);
+            drop(state);
+            drop(old);
+            drop(keep);
+            return;
+        }
+        let old = std::mem::replace(slot, Slot::Abandoned(keep));
+        if self.is_current() && !self.inner.closed.load(Relaxed) {
+            drop(state);
+            if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
+                ring.cancel(key as u64);
+            }
+        } else {
+            state.cancels.push(key);
+            drop(state);
+            self.inner.wake.unpark();
+        }
+        drop(old);
+    }
+
+    // ---- timers -------------------------------------------------------
+
+    /// Registers a timer firing at `deadline`.
+    pub(crate) fn add_timer(&self, deadline: Instant) -> Registration {
+        lock(&self.inner.state).timers.insert(deadline)
+    }
+
+    // ---- driving ------------------------------------------------------
+
+    /// Waits for completions, readiness, a due timer or an unpark (at most
+    /// `timeout`), then wakes whoever waited for them. Owning thread only.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        self.turn(timeout);
+    }
+
+    /// Processes what is ready without blocking.
+    pub(crate) fn poll_now(&self) {
+        self.turn(Some(Duration::ZERO));
+    }
+
+    fn turn(&self, timeout: Option<Duration>) {
+        let mut wakers = Vec::new();
+        let mut completions: Vec<(u64, Completion)> = Vec::new();
+        let cancels = {
+            let mut state = lock(&self.inner.state);
+            let now = Instant::now();
+            state.timers.fire_due(now, &mut wakers);
+            std::mem::take(&mut state.cancels)
+        };
+        let timeout = if !wakers.is_empty() {
+            // Something is runnable already: only look.
+            Some(Duration::ZERO)
+        } else {
+            let next = lock(&self.inner.state).timers.next_deadline();
+            match (next, timeout) {
+                (Some(d), t) => {
+                    let until = d.saturating_duration_since(Instant::now());
+                    Some(t.map_or(until, |t| t.min(until)))
+                }
+                (None, t) => t,
+            }
+        };
+        {
+            let mut kernel = lock(&self.inner.kernel);
+            let result = match &mut *kernel {
+                Kernel::Uring(ring) => {
+                    for key in cancels {
+                        ring.cancel(key as u64);
+                    }
+                    ring.wait(timeout, &mut completions)
+                }
+                Kernel::Epoll(p) => p.wait(timeout, &mut completions),
+            };
+            if let Err(e) = result {
+                // EINTR and friends: nothing to do but come back later.
+                debug_assert!(
+                    matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::ETIME)),
+                    "numa_rt: I/O driver wait failed: {e}"
+                );
+            }
+        }
+        let mut garbage: Vec<Keep> = Vec::new();
+        {
+            let mut state = lock(&self.inner.state);
+            for (key, c) in completions {
+                let key = key as usize;
+                match state.ops.get_mut(key) {
+                    Some(Slot::Pending(w)) => {
+                        if let Some(w) = w.take() {
+                            wakers.push(w);
+                        }
+                        state.ops[key] = Slot::Done(c);
+                    }
+                    Some(Slot::Abandoned(_)) => {
+                        // The kernel is done with the data: free it once
+                        // the lock is released (its drop may use the driver).
+                        if let Slot::Abandoned(Some(keep)) = state.ops.remove(key) {
+                            garbage.push(keep);
+                        }
+                    }
+                    // A second completion for a finished slot (e.g. a
+                    // cancelled poll): nothing waits for it.
+                    Some(Slot::Done(_)) | None => {}
+                }
+            }
+            state.timers.fire_due(Instant::now(), &mut wakers);
+        }
+        drop(garbage);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Cancels everything in flight and waits (up to `limit`) for the
+    /// kernel to let go of it. What is still in flight afterwards is leaked
+    /// rather than freed under the kernel. Owning thread only.
+    pub(crate) fn shutdown(&self, limit: Duration) {
+        if self.inner.closed.swap(true, Relaxed) {
+            return;
+        }
+        if self.backend() == Backend::Epoll {
+            return;
+        }
+        let deadline = Instant::now() + limit;
+        let keys: Vec<usize> = lock(&self.inner.state)
+            .ops
+            .iter()
+            .filter(|(_, s)| !matches!(s, Slot::Done(_)))
+            .map(|(k, _)| k)
+            .collect();
+        if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
+            for &k in &keys {
+                ring.cancel(k as u64);
+            }
+        }
+        loop {
+            let in_flight = lock(&self.inner.state)
+                .ops
+                .iter()
+                .any(|(_, s)| !matches!(s, Slot::Done(_)));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !in_flight || left.is_zero() {
+                break;
+            }
+            self.turn(Some(left.min(Duration::from_millis(10))));
+        }
+        let mut state = lock(&self.inner.state);
+        for (_, slot) in state.ops.iter_mut() {
+            if let Slot::Abandoned(keep) = slot {
+                // Still owned by the kernel after the grace period: never
+                // free it.
+                std::mem::forget(keep.take());
+            }
+        }
+    }
+
+    /// Whether the driver still accepts operations.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Relaxed)
+    }
+}
+
+fn closed_error() -> io::Error {
+    io::Error::other("numa_rt: the I/O driver of this thread has shut down")
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.config.backend == Backend::Uring {
+            // An abandoned slot means its completion never came back: the
+            // kernel may still own that memory, so leak it.
+            let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            for (_, slot) in state.ops.iter_mut() {
+                if let Slot::Abandoned(keep) = slot {
+                    std::mem::forget(keep.take());
+                }
+            }
+        }
+    }
+}
+
+// ---- the current thread's driver ----------------------------------------
+
+/// Makes `driver` this thread's driver until the guard drops.
+pub(crate) fn enter(driver: Driver) -> EnterGuard {
+    let previous = CURRENT.with(|c| c.replace(Some(driver)));
+    EnterGuard { previous }
+}
+
+/// Restores the previous current driver.
+pub(crate) struct EnterGuard {
+    previous: Option<Driver>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| c.replace(previous));
+    }
+}
+
+/// This thread's driver, creating one when the thread runs inside a
+/// runtime with I/O or time enabled but has none yet (a `block_on` thread
+/// of a multi-thread runtime). `None` outside a runtime, or when the
+/// runtime has neither I/O nor time enabled.
+pub(crate) fn current() -> Option<Driver> {
+    if let Ok(Some(d)) = CURRENT.try_with(|c| c.borrow().clone()) {
+        return Some(d);
+    }
+    let config = crate::runtime::context::with_handle(|h| h.and_then(super::config_of))?;
+    let driver = Driver::new(config, true).ok()?;
+    // This thread waits in `park::current()` (block_on); let that parker
+    // wait in the new driver and be woken through its eventfd.
+    crate::scheduler::park::current()
+        .0
+        .parker
+        .attach_io(driver.unparker());
+    CURRENT
+        .try_with(|c| *c.borrow_mut() = Some(driver.clone()))
+        .ok()?;
+    Some(driver)
+}
+
+/// Parks the calling thread in its driver; `false` when it has none.
+pub(crate) fn park_current(timeout: Option<Duration>) -> bool {
+    let driver = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten();
+    match driver {
+        Some(d) if !d.is_closed() => {
+            d.park(timeout);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Processes ready I/O and due timers of this thread's driver, if any,
+/// without blocking.
+pub(crate) fn poll_current() {
+    let driver = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten();
+    if let Some(d) = driver {
+        if !d.is_closed() {
+            d.poll_now();
+        }
+    }
+}

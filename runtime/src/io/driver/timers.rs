@@ -1,0 +1,201 @@
+//! A driver's timers: a min-heap of deadlines, fired when the driver polls.
+//!
+//! A timer is registered with the driver of the thread that first polls it
+//! and stays there; that driver sleeps no longer than its earliest
+//! deadline, so the timer fires on time even if its task has moved to
+//! another worker since. Cancelled timers are dropped lazily (when they
+//! reach the top of the heap, or in bulk when they outnumber live ones).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Instant;
+
+/// The part of a timer shared between its future and the driver.
+#[derive(Debug, Default)]
+pub(crate) struct TimerShared {
+    state: Mutex<TimerState>,
+    cancelled: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct TimerState {
+    fired: bool,
+    waker: Option<Waker>,
+}
+
+impl TimerShared {
+    /// Records `waker` to be woken when the timer fires; `true` when it
+    /// already has.
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        let mut state = lock(&self.state);
+        if state.fired {
+            return true;
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => state.waker = Some(waker.clone()),
+        }
+        false
+    }
+
+    fn fire(&self) -> Option<Waker> {
+        let mut state = lock(&self.state);
+        state.fired = true;
+        state.waker.take()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these short critical sections leaves plain
+    // data behind: keep using it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    timer: Arc<TimerShared>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap, we want the earliest first.
+        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+    }
+}
+
+/// The timers of one driver.
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+    /// Timers cancelled while still in the heap.
+    cancelled: Arc<AtomicUsize>,
+}
+
+/// Handle a timer future keeps to cancel its entry.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) timer: Arc<TimerShared>,
+    cancelled: Arc<AtomicUsize>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if !self.timer.cancelled.swap(true, Relaxed) {
+            self.cancelled.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Timers {
+    /// Adds a timer firing at `deadline`.
+    pub(crate) fn insert(&mut self, deadline: Instant) -> Registration {
+        let cancelled = self.cancelled.load(Relaxed);
+        if cancelled > 64 && cancelled > self.heap.len() / 2 {
+            self.heap.retain(|e| !e.timer.cancelled.load(Relaxed));
+            self.cancelled.store(0, Relaxed);
+        }
+        let timer = Arc::new(TimerShared::default());
+        self.seq += 1;
+        self.heap.push(Entry {
+            deadline,
+            seq: self.seq,
+            timer: timer.clone(),
+        });
+        Registration {
+            timer,
+            cancelled: self.cancelled.clone(),
+        }
+    }
+
+    /// The earliest live deadline.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(top) = self.heap.peek() {
+            if top.timer.cancelled.load(Relaxed) {
+                self.heap.pop();
+                self.saturating_uncount();
+                continue;
+            }
+            return Some(top.deadline);
+        }
+        None
+    }
+
+    fn saturating_uncount(&self) {
+        let _ = self
+            .cancelled
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Fires every timer due at `now`, pushing the wakers to `out`.
+    pub(crate) fn fire_due(&mut self, now: Instant, out: &mut Vec<Waker>) {
+        while let Some(top) = self.heap.peek() {
+            if top.deadline > now {
+                break;
+            }
+            let Some(entry) = self.heap.pop() else { break };
+            if entry.timer.cancelled.load(Relaxed) {
+                self.saturating_uncount();
+                continue;
+            }
+            if let Some(w) = entry.timer.fire() {
+                out.push(w);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn fires_in_deadline_order_and_not_early() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let late = t.insert(now + Duration::from_secs(10));
+        let soon = t.insert(now + Duration::from_millis(1));
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
+        let mut out = Vec::new();
+        t.fire_due(now, &mut out);
+        assert!(!soon.timer.register(std::task::Waker::noop()));
+        t.fire_due(now + Duration::from_millis(1), &mut out);
+        assert!(soon.timer.register(std::task::Waker::noop()));
+        assert!(!late.timer.register(std::task::Waker::noop()));
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn cancelled_timers_are_dropped() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let regs: Vec<_> = (0..200)
+            .map(|i| t.insert(now + Duration::from_secs(i + 1)))
+            .collect();
+        drop(regs);
+        let _keep = t.insert(now + Duration::from_secs(1000));
+        assert!(t.len() <= 2, "heap kept {} entries", t.len());
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(1000)));
+    }
+}

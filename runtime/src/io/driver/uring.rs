@@ -1,0 +1,268 @@
+//! The io_uring backend: one ring per driver, set up with the cheapest
+//! modes the running kernel accepts.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, types, IoUring};
+
+use super::Completion;
+
+/// `IORING_ENTER_GETEVENTS` from the kernel's uapi header.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+
+/// `user_data` of the read on the driver's eventfd.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// `user_data` of async-cancel requests (their own completion is ignored).
+const CANCEL_TOKEN: u64 = u64::MAX - 1;
+
+/// The setup modes tried, cheapest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN`: completions run only when we wait.
+    DeferTaskrun,
+    /// `SINGLE_ISSUER | COOP_TASKRUN`.
+    SingleIssuerCoop,
+    /// `COOP_TASKRUN`.
+    Coop,
+    /// No flags.
+    Plain,
+}
+
+pub(crate) struct Ring {
+    ring: IoUring,
+    mode: Mode,
+    wake_fd: RawFd,
+    /// Where the eventfd read lands; boxed so its address is stable.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    /// Our operations submitted and not yet completed.
+    in_flight: usize,
+}
+
+/// Whether this process may create a ring at all.
+pub(crate) fn probe() -> io::Result<()> {
+    IoUring::new(2).map(drop)
+}
+
+fn build(entries: u32, mode: Mode) -> io::Result<IoUring> {
+    let mut b = IoUring::builder();
+    match mode {
+        Mode::DeferTaskrun => {
+            b.setup_single_issuer().setup_defer_taskrun();
+        }
+        Mode::SingleIssuerCoop => {
+            b.setup_single_issuer().setup_coop_taskrun();
+        }
+        Mode::Coop => {
+            b.setup_coop_taskrun();
+        }
+        Mode::Plain => {}
+    }
+    b.build(entries)
+}
+
+impl Ring {
+    /// Sets up a ring, dropping setup flags one by one while the kernel
+    /// refuses them (`EINVAL`). `single_issuer`: only the calling thread
+    /// will submit.
+    pub(crate) fn new(entries: u32, single_issuer: bool, wake_fd: RawFd) -> io::Result<Ring> {
+        let modes: &[Mode] = if single_issuer {
+            &[
+                Mode::DeferTaskrun,
+                Mode::SingleIssuerCoop,
+                Mode::Coop,
+                Mode::Plain,
+            ]
+        } else {
+            &[Mode::Coop, Mode::Plain]
+        };
+        let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+        for &mode in modes {
+            match build(entries.max(8), mode) {
+                Ok(ring) => {
+                    return Ok(Ring {
+                        ring,
+                        mode,
+                        wake_fd,
+                        wake_buf: Box::new(0),
+                        wake_armed: false,
+                        in_flight: 0,
+                    })
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// The setup mode the kernel accepted.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Queues `entry`; it reaches the kernel at the next wait.
+    pub(crate) fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        self.push_raw(&entry)?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn push_raw(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: every entry we queue points only at memory its
+            // operation keeps alive until the completion arrives: op data
+            // lives in the op future or, once that is dropped, in the
+            // driver's slab (`Slot::Abandoned`); the eventfd buffer lives in
+            // `self` and is leaked if the ring dies with the read in flight.
+            let pushed = unsafe { self.ring.submission().push(entry) };
+            if pushed.is_ok() {
+                return Ok(());
+            }
+            // Full: hand what is queued to the kernel and retry.
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => self.reap_into(&mut Vec::new()),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel the operation with `user_data`.
+    pub(crate) fn cancel(&mut self, user_data: u64) {
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL_TOKEN);
+        // A failure here (the ring is unusable) leaves the op to complete
+        // on its own; its data stays alive until then either way.
+        let _ = self.push_raw(&entry);
+    }
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        if self.wake_armed {
+            return Ok(());
+        }
+        let buf: *mut u64 = &mut *self.wake_buf;
+        let entry = opcode::Read::new(types::Fd(self.wake_fd), buf.cast(), 8)
+            .build()
+            .user_data(WAKE_TOKEN);
+        self.push_raw(&entry)?;
+        self.wake_armed = true;
+        Ok(())
+    }
+
+    /// Submits what is queued, waits up to `timeout` (`None`: until
+    /// something completes) and collects our completions into `out`.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        out: &mut Vec<(u64, Completion)>,
+    ) -> io::Result<()> {
+        let result = match timeout {
+            Some(t) if t.is_zero() => {
+                let queued = self.ring.submission().len();
+                if self.mode == Mode::DeferTaskrun && self.in_flight > 0 {
+                    // Deferred completions are only posted inside an enter
+                    // with GETEVENTS.
+                    // SAFETY: a plain io_uring_enter with no argument.
+                    unsafe {
+                        self.ring.submitter().enter::<libc::sigset_t>(
+                            queued as u32,
+                            0,
+                            IORING_ENTER_GETEVENTS,
+                            None,
+                        )
+                    }
+                } else if queued > 0 {
+                    self.ring.submit()
+                } else {
+                    Ok(0)
+                }
+            }
+            None => {
+                self.arm_wake()?;
+                self.ring.submit_and_wait(1)
+            }
+            Some(t) => {
+                self.arm_wake()?;
+                let ts = types::Timespec::new()
+                    .sec(t.as_secs())
+                    .nsec(t.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        self.reap_into(out);
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn reap_into(&mut self, out: &mut Vec<(u64, Completion)>) {
+        for cqe in self.ring.completion() {
+            match cqe.user_data() {
+                WAKE_TOKEN => self.wake_armed = false,
+                CANCEL_TOKEN => {}
+                key => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    out.push((
+                        key,
+                        Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.wake_armed {
+            // The read may complete while the ring is torn down: keep its
+            // 8-byte target alive forever rather than risk a write into
+            // freed memory.
+            let buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
+            Box::leak(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_rings_never_claim_a_single_issuer() {
+        if probe().is_err() {
+            eprintln!("io_uring unavailable here: skipped");
+            return;
+        }
+        let ring = Ring::new(8, false, -1).unwrap();
+        assert!(matches!(ring.mode(), Mode::Coop | Mode::Plain));
+    }
+
+    #[test]
+    fn nop_round_trip() {
+        if probe().is_err() {
+            eprintln!("io_uring unavailable here: skipped");
+            return;
+        }
+        let mut ring = Ring::new(8, true, -1).unwrap();
+        ring.push(opcode::Nop::new().build().user_data(7)).unwrap();
+        let mut out = Vec::new();
+        // Without the eventfd (-1), waiting arms a read that fails at once.
+        while !out.iter().any(|(k, _)| *k == 7) {
+            ring.wait(Some(Duration::from_millis(100)), &mut out).unwrap();
+        }
+        assert_eq!(ring.in_flight, 0);
+    }
+}

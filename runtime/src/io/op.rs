@@ -1,0 +1,172 @@
+//! Futures over driver operations: [`Op`] (a ring operation owning its
+//! buffers) and [`Readiness`] (waiting for a descriptor to be ready).
+
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use super::driver::{self, Completion, Driver};
+
+/// A descriptor shared by a socket and the operations in flight on it, so
+/// it is closed only after the kernel let go of it.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedFd(pub(crate) Arc<OwnedFd>);
+
+impl SharedFd {
+    pub(crate) fn new(fd: OwnedFd) -> SharedFd {
+        SharedFd(Arc::new(fd))
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// The current thread's driver, or an error saying why there is none.
+pub(crate) fn current_driver() -> io::Result<Driver> {
+    driver::current().ok_or_else(|| {
+        io::Error::other(
+            "numa_rt: no I/O driver on this thread: I/O must run inside a numa_rt runtime \
+             built with I/O enabled (Builder::enable_io or enable_all, or #[numa_rt::main])",
+        )
+    })
+}
+
+/// A ring operation in flight, owning `T`: whatever memory the kernel
+/// reads or writes (buffers, address storage) and the descriptor.
+pub(crate) struct Op<T: Send + 'static> {
+    driver: Driver,
+    key: usize,
+    data: Option<T>,
+}
+
+// The kernel never points into `Op` itself, only into heap memory `T`
+// owns, so moving an `Op` is fine.
+impl<T: Send + 'static> Unpin for Op<T> {}
+
+impl<T: Send + 'static> Op<T> {
+    /// Submits `entry` on `driver` (the current thread's io_uring driver).
+    ///
+    /// # Safety
+    /// Every pointer in `entry` must point into heap memory owned by `data`
+    /// (which must not move when `data` is moved: `Vec`, `Box`) or into
+    /// memory that lives forever.
+    pub(crate) unsafe fn submit(
+        driver: Driver,
+        entry: io_uring::squeue::Entry,
+        data: T,
+    ) -> io::Result<Op<T>> {
+        let key = driver.submit(entry)?;
+        Ok(Op {
+            driver,
+            key,
+            data: Some(data),
+        })
+    }
+}
+
+impl<T: Send + 'static> Future for Op<T> {
+    type Output = (Completion, T);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let completion = ready!(this.driver.poll_op(this.key, cx));
+        match this.data.take() {
+            Some(data) => Poll::Ready((completion, data)),
+            // Polled after completion: a caller bug, reported as an error
+            // rather than a panic would need a value we no longer have.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let Some(data) = self.data.take() {
+            // Still in flight: the driver keeps `data` until the kernel is
+            // done with it and cancels the operation.
+            self.driver.drop_op(self.key, Some(Box::new(data)));
+        }
+    }
+}
+
+/// Waits until a descriptor is ready for some `poll` events.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    driver: Driver,
+    key: usize,
+    fd: Option<SharedFd>,
+}
+
+impl Readiness {
+    /// Starts waiting on the current thread's driver.
+    pub(crate) fn new(fd: &SharedFd, events: u32) -> io::Result<Readiness> {
+        let driver = current_driver()?;
+        let key = driver.wait_ready(fd.raw(), events)?;
+        Ok(Readiness {
+            driver,
+            key,
+            fd: Some(fd.clone()),
+        })
+    }
+
+    /// The ready events (`poll` bits), once there are some.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
+        if self.fd.is_none() {
+            return Poll::Ready(Ok(0));
+        }
+        let c = ready!(self.driver.poll_op(self.key, cx));
+        self.fd = None;
+        Poll::Ready(c.into_result().map(|_| c.flags))
+    }
+}
+
+impl Drop for Readiness {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            self.driver.drop_op(self.key, Some(Box::new(fd)));
+        }
+    }
+}
+
+/// `poll` events for reading and for writing.
+pub(crate) const READABLE: u32 = (libc::POLLIN | libc::POLLRDHUP) as u32;
+pub(crate) const WRITABLE: u32 = libc::POLLOUT as u32;
+
+/// Runs `attempt` until it does not block, waiting for `events` on `fd`
+/// in between; `wait` holds the pending wait across polls.
+pub(crate) fn poll_io<R>(
+    fd: &SharedFd,
+    wait: &mut Option<Readiness>,
+    events: u32,
+    cx: &mut Context<'_>,
+    mut attempt: impl FnMut() -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        if let Some(w) = wait {
+            let result = ready!(w.poll_ready(cx));
+            *wait = None;
+            result?;
+        }
+        match attempt() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *wait = Some(Readiness::new(fd, events)?);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return Poll::Ready(other),
+        }
+    }
+}
+
+/// Like [`poll_io`] as a future.
+pub(crate) async fn io<R>(
+    fd: &SharedFd,
+    events: u32,
+    mut attempt: impl FnMut() -> io::Result<R>,
+) -> io::Result<R> {
+    let mut wait = None;
+    std::future::poll_fn(|cx| poll_io(fd, &mut wait, events, cx, &mut attempt)).await
+}

@@ -1,0 +1,762 @@
+//! `TcpListener` and `TcpStream`.
+
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::io::config::Backend;
+use crate::io::op::{self, current_driver, Op, Readiness, SharedFd, READABLE, WRITABLE};
+
+/// Resolves `addr` (a `SocketAddr`, `"host:port"`, ...). Host names are
+/// resolved on the blocking pool when inside a runtime.
+async fn resolve<A: ToSocketAddrs + Send + 'static>(addr: A) -> io::Result<Vec<SocketAddr>>
+where
+    A::Iter: Send,
+{
+    let lookup = move || addr.to_socket_addrs().map(|it| it.collect::<Vec<_>>());
+    if crate::runtime::Handle::try_current().is_ok() {
+        match crate::task::spawn_blocking(lookup).await {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(format!(
+                "numa_rt: address lookup failed: {e}"
+            ))),
+        }
+    } else {
+        lookup()
+    }
+}
+
+fn no_addresses() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "numa_rt: the address resolved to no socket addresses",
+    )
+}
+
+// ---- listener -----------------------------------------------------------
+
+/// A TCP socket accepting connections.
+///
+/// ```
+/// # let rt = numa_rt_runtime::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # rt.block_on(async {
+/// use numa_rt_runtime::net::{TcpListener, TcpStream};
+/// let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let client = numa_rt_runtime::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+/// let (_server_side, peer) = listener.accept().await.unwrap();
+/// let client = client.await.unwrap();
+/// assert_eq!(peer, client.local_addr().unwrap());
+/// # });
+/// ```
+pub struct TcpListener {
+    fd: SharedFd,
+    wait: std::sync::Mutex<Option<Readiness>>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (tries each resolved address in turn).
+    pub async fn bind<A: ToSocketAddrs + Send + 'static>(addr: A) -> io::Result<TcpListener>
+    where
+        A::Iter: Send,
+    {
+        let mut last = None;
+        for addr in resolve(addr).await? {
+            match Self::bind_addr(addr, false) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_addresses))
+    }
+
+    fn bind_addr(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
+        socket.set_reuse_address(true)?;
+        if reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        TcpListener::from_std(socket.into())
+    }
+
+    /// Wraps a standard listener (made non-blocking here).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            fd: SharedFd::new(OwnedFd::from(listener)),
+            wait: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Gives the socket back as a standard (non-blocking) listener.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let fd = self.fd.0.as_fd().try_clone_to_owned()?;
+        Ok(std::net::TcpListener::from(fd))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(SockRef::from(&*self.fd.0).local_addr()?)
+    }
+
+    /// Accepts a connection. Running out of descriptors (`EMFILE`,
+    /// `ENFILE`) or memory makes it back off (1 ms doubling to 100 ms,
+    /// when the runtime has time enabled) and keep trying, so one burst
+    /// does not stop the server; without time it returns the error.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match std::future::poll_fn(|cx| self.poll_accept(cx)).await {
+                Err(e) if is_resource_shortage(&e) && time_enabled() => {
+                    crate::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Polls for a connection.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let mut wait = self.wait.lock().unwrap_or_else(|e| e.into_inner());
+        let fd = self.fd.raw();
+        op::poll_io(&self.fd, &mut wait, READABLE, cx, || {
+            let (socket, addr) = accept4(fd)?;
+            Ok((TcpStream::from_owned(socket), addr))
+        })
+    }
+}
+
+fn time_enabled() -> bool {
+    crate::io::driver::current().is_some_and(|d| d.config().time)
+}
+
+fn is_resource_shortage(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
+    // SAFETY: the closure hands accept4 the storage and length socket2
+    // prepared (zeroed, sized); the result is checked.
+    let (s, addr) = unsafe {
+        SockAddr::try_init(|storage, len| {
+            let s = libc::accept4(
+                fd,
+                storage.cast(),
+                len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            );
+            if s < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(s)
+            }
+        })?
+    };
+    // SAFETY: a fresh descriptor from accept4 that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(s) };
+    Ok((owned, sock_addr(addr)?))
+}
+
+fn sock_addr(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "numa_rt: the socket address is not an IP address",
+        )
+    })
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.0.as_fd()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.fd.raw())
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+// ---- stream -------------------------------------------------------------
+
+/// A TCP connection.
+///
+/// Two ways to do I/O: the owned-buffer operations [`read`](Self::read) and
+/// [`write`](Self::write) (ring operations on io_uring: the buffer is handed
+/// to the kernel and given back with the result), and tokio's
+/// [`AsyncRead`]/[`AsyncWrite`] traits (readiness-based).
+pub struct TcpStream {
+    fd: SharedFd,
+    read_wait: Option<Readiness>,
+    write_wait: Option<Readiness>,
+}
+
+impl TcpStream {
+    fn from_owned(fd: OwnedFd) -> TcpStream {
+        TcpStream {
+            fd: SharedFd::new(fd),
+            read_wait: None,
+            write_wait: None,
+        }
+    }
+
+    /// Connects to `addr`, trying each resolved address in turn.
+    pub async fn connect<A: ToSocketAddrs + Send + 'static>(addr: A) -> io::Result<TcpStream>
+    where
+        A::Iter: Send,
+    {
+        let mut last = None;
+        for addr in resolve(addr).await? {
+            match Self::connect_addr(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(no_addresses))
+    }
+
+    pub(crate) async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(
+            Domain::for_address(addr),
+            Type::STREAM.nonblocking().cloexec(),
+            None,
+        )?;
+        let stream = TcpStream::from_owned(socket.into());
+        match SockRef::from(&*stream.fd.0).connect(&addr.into()) {
+            Ok(()) => return Ok(stream),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let fd = stream.fd.clone();
+        op::io(&fd, WRITABLE, || {
+            let sock = SockRef::from(&*fd.0);
+            match sock.take_error()? {
+                Some(e) => Err(e),
+                None => match sock.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                },
+            }
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Wraps a standard stream (made non-blocking here).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream::from_owned(stream.into()))
+    }
+
+    /// Gives the socket back as a standard (non-blocking) stream.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let fd = self.fd.0.as_fd().try_clone_to_owned()?;
+        Ok(std::net::TcpStream::from(fd))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(SockRef::from(&*self.fd.0).local_addr()?)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(SockRef::from(&*self.fd.0).peer_addr()?)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        SockRef::from(&*self.fd.0).set_tcp_nodelay(nodelay)
+    }
+
+    /// Reads `TCP_NODELAY`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        SockRef::from(&*self.fd.0).tcp_nodelay()
+    }
+
+    /// Shuts down the read side, the write side or both.
+    pub fn shutdown_std(&self, how: Shutdown) -> io::Result<()> {
+        SockRef::from(&*self.fd.0).shutdown(how)
+    }
+
+    /// Reads into the spare capacity of `buf` (after its length), returning
+    /// the byte count (0 at end of stream) and the buffer, whose length
+    /// grew by that count. A `buf` without spare capacity reads nothing.
+    ///
+    /// On io_uring this is a receive operation owning `buf`: dropping the
+    /// future mid-flight is safe (the buffer stays with the driver until the
+    /// kernel is done with it).
+    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        recv_owned(&self.fd, buf).await
+    }
+
+    /// Writes from `buf[..len]`, returning how many bytes were written and
+    /// the buffer.
+    pub async fn write(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        send_owned(&self.fd, buf, 0).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let mut done = 0;
+        let mut buf = buf;
+        while done < buf.len() {
+            let (r, b) = send_owned(&self.fd, buf, done).await;
+            buf = b;
+            match r {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                Ok(n) => done += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Splits into a read half and a write half that can move to different
+    /// tasks.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let fd = self.fd.clone();
+        let shared = Arc::new(fd.clone());
+        (
+            OwnedReadHalf {
+                fd: fd.clone(),
+                _pair: shared.clone(),
+                wait: None,
+            },
+            OwnedWriteHalf {
+                fd,
+                _pair: shared,
+                wait: None,
+                shutdown_on_drop: true,
+            },
+        )
+    }
+}
+
+/// The byte count as an `io::Result`.
+fn byte_count(r: io::Result<u32>) -> io::Result<usize> {
+    r.map(|n| n as usize)
+}
+
+async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    let spare = buf.capacity() - buf.len();
+    if spare == 0 {
+        return (Ok(0), buf);
+    }
+    let driver = match current_driver() {
+        Ok(d) => d,
+        Err(e) => return (Err(e), buf),
+    };
+    if driver.backend() == Backend::Epoll {
+        let raw = fd.raw();
+        let r = op::io(fd, READABLE, || {
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: recv writes at most `spare.len()` bytes into the
+            // vector's spare capacity.
+            let n = unsafe { libc::recv(raw, spare.as_mut_ptr().cast(), spare.len(), 0) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        })
+        .await;
+        if let Ok(n) = r {
+            // SAFETY: the kernel initialised `n` bytes after the length.
+            unsafe { buf.set_len(buf.len() + n) };
+        }
+        return (r, buf);
+    }
+    loop {
+        let len = buf.len();
+        // SAFETY: the pointer goes to the vector's heap spare capacity;
+        // `buf` moves into the op (the heap block does not move) and stays
+        // alive until the completion.
+        let ptr = unsafe { buf.as_mut_ptr().add(len) };
+        let entry = io_uring::opcode::Recv::new(
+            io_uring::types::Fd(fd.raw()),
+            ptr,
+            spare.min(u32::MAX as usize) as u32,
+        )
+        .build();
+        // SAFETY: `entry` points only into `buf`'s heap block, owned by the
+        // op together with the descriptor.
+        let op = match unsafe { Op::submit(driver.clone(), entry, (buf, fd.clone())) } {
+            Ok(op) => op,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let (completion, (b, _fd)) = op.await;
+        buf = b;
+        match completion.into_result() {
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes after the length.
+                unsafe { buf.set_len(len + n as usize) };
+                return (Ok(n as usize), buf);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Not ready (the socket is non-blocking): wait, resubmit.
+                match wait_once(fd, READABLE).await {
+                    Ok(()) => continue,
+                    Err(e) => return (Err(e), buf),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (Err(e), buf),
+        }
+    }
+}
+
+async fn send_owned(fd: &SharedFd, buf: Vec<u8>, from: usize) -> (io::Result<usize>, Vec<u8>) {
+    let driver = match current_driver() {
+        Ok(d) => d,
+        Err(e) => return (Err(e), buf),
+    };
+    let data = &buf[from.min(buf.len())..];
+    if data.is_empty() {
+        return (Ok(0), buf);
+    }
+    if driver.backend() == Backend::Epoll {
+        let raw = fd.raw();
+        let r = op::io(fd, WRITABLE, || {
+            // SAFETY: sends from a live slice of `data.len()` bytes.
+            let n = unsafe {
+                libc::send(
+                    raw,
+                    data.as_ptr().cast(),
+                    data.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        })
+        .await;
+        return (r, buf);
+    }
+    let mut buf = buf;
+    loop {
+        let data = &buf[from..];
+        let entry = io_uring::opcode::Send::new(
+            io_uring::types::Fd(fd.raw()),
+            data.as_ptr(),
+            data.len().min(u32::MAX as usize) as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build();
+        // SAFETY: `entry` points only into `buf`'s heap block, owned by the
+        // op together with the descriptor.
+        let op = match unsafe { Op::submit(driver.clone(), entry, (buf, fd.clone())) } {
+            Ok(op) => op,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let (completion, (b, _fd)) = op.await;
+        buf = b;
+        match completion.into_result() {
+            Ok(n) => return (byte_count(Ok(n)), buf),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match wait_once(fd, WRITABLE).await {
+                Ok(()) => continue,
+                Err(e) => return (Err(e), buf),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (Err(e), buf),
+        }
+    }
+}
+
+/// Waits once for `events` on `fd`.
+async fn wait_once(fd: &SharedFd, events: u32) -> io::Result<()> {
+    let mut wait = Readiness::new(fd, events)?;
+    std::future::poll_fn(|cx| wait.poll_ready(cx)).await.map(drop)
+}
+
+fn recv_into(fd: RawFd, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+    // SAFETY: recv writes at most `unfilled.len()` bytes into the
+    // unfilled part, which ReadBuf lets us treat as uninitialised.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    // SAFETY: as above; the pointer and length describe that region.
+    let n = unsafe { libc::recv(fd, unfilled.as_mut_ptr().cast(), unfilled.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised `n` bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(())
+}
+
+fn send_from(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: sends from a live slice.
+    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn sendv(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let n = bufs.len().min(1024);
+    // SAFETY: IoSlice is ABI-compatible with iovec; `n` entries are live.
+    let r = unsafe {
+        let msg = libc::msghdr {
+            msg_name: std::ptr::null_mut(),
+            msg_namelen: 0,
+            msg_iov: bufs.as_ptr() as *mut libc::iovec,
+            msg_iovlen: n,
+            msg_control: std::ptr::null_mut(),
+            msg_controllen: 0,
+            msg_flags: 0,
+        };
+        libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+fn poll_read_fd(
+    fd: &SharedFd,
+    wait: &mut Option<Readiness>,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    let raw = fd.raw();
+    op::poll_io(fd, wait, READABLE, cx, || recv_into(raw, buf))
+}
+
+fn poll_write_fd(
+    fd: &SharedFd,
+    wait: &mut Option<Readiness>,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
+    let raw = fd.raw();
+    op::poll_io(fd, wait, WRITABLE, cx, || send_from(raw, data))
+}
+
+fn poll_write_vectored_fd(
+    fd: &SharedFd,
+    wait: &mut Option<Readiness>,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let raw = fd.raw();
+    op::poll_io(fd, wait, WRITABLE, cx, || sendv(raw, bufs))
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        poll_read_fd(&this.fd, &mut this.read_wait, cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        poll_write_fd(&this.fd, &mut this.write_wait, cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        poll_write_vectored_fd(&this.fd, &mut this.write_wait, cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown_std(Shutdown::Write))
+    }
+}
+
+impl futures_io::AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        let this = self.get_mut();
+        match poll_read_fd(&this.fd, &mut this.read_wait, cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl futures_io::AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(self, cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown_std(Shutdown::Write))
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.0.as_fd()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.fd.raw())
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+// ---- owned halves -------------------------------------------------------
+
+/// The read half of [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    fd: SharedFd,
+    _pair: Arc<SharedFd>,
+    wait: Option<Readiness>,
+}
+
+/// The write half of [`TcpStream::into_split`]; dropping it shuts the
+/// write side down.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    fd: SharedFd,
+    _pair: Arc<SharedFd>,
+    wait: Option<Readiness>,
+    shutdown_on_drop: bool,
+}
+
+impl OwnedReadHalf {
+    /// Owned-buffer read; see [`TcpStream::read`].
+    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        recv_owned(&self.fd, buf).await
+    }
+}
+
+impl OwnedWriteHalf {
+    /// Owned-buffer write; see [`TcpStream::write`].
+    pub async fn write(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        send_owned(&self.fd, buf, 0).await
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            let _ = SockRef::from(&*self.fd.0).shutdown(Shutdown::Write);
+        }
+    }
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        poll_read_fd(&this.fd, &mut this.wait, cx, buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        poll_write_fd(&this.fd, &mut this.wait, cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        poll_write_vectored_fd(&this.fd, &mut this.wait, cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(SockRef::from(&*self.fd.0).shutdown(Shutdown::Write))
+    }
+}

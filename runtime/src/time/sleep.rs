@@ -1,0 +1,109 @@
+//! `Sleep`: a future that completes at a deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::io::driver::{self, timers::Registration};
+
+const NO_TIMER: &str = "numa_rt::time used outside a runtime with time enabled: timers \
+     must be polled inside a numa_rt runtime built with Builder::enable_time or enable_all \
+     (as #[numa_rt::main] and #[numa_rt::test] do)";
+
+/// Waits until `duration` has passed.
+///
+/// ```
+/// # let rt = numa_rt_runtime::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # rt.block_on(async {
+/// numa_rt_runtime::time::sleep(std::time::Duration::from_millis(2)).await;
+/// # });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    // A deadline too far to represent is "never".
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(far_future);
+    sleep_until(deadline)
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        registration: None,
+    }
+}
+
+/// About thirty years from now: far enough to mean "never".
+pub(crate) fn far_future() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(86400 * 365 * 30))
+        .unwrap_or(now)
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+///
+/// It is registered with the timer heap of the thread that first polls it
+/// and completes no earlier than its deadline.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Sleep {
+    deadline: Instant,
+    registration: Option<Registration>,
+}
+
+impl Sleep {
+    /// When this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline (the sleep becomes pending again if it is later).
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.deadline = deadline;
+        // The old timer is cancelled; a new one is made at the next poll.
+        this.registration = None;
+    }
+
+    pub(crate) fn reset_unpinned(&mut self, deadline: Instant) {
+        Pin::new(self).reset(deadline);
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if Instant::now() >= this.deadline {
+            this.registration = None;
+            return Poll::Ready(());
+        }
+        if this.registration.is_none() {
+            let driver = match driver::current() {
+                Some(d) if d.config().time => d,
+                _ => panic!("{NO_TIMER}"),
+            };
+            // This thread's driver: it computes its next wait after this
+            // poll, so the new deadline is seen in time.
+            this.registration = Some(driver.add_timer(this.deadline));
+        }
+        let fired = this
+            .registration
+            .as_ref()
+            .is_some_and(|r| r.timer.register(cx.waker()));
+        if fired {
+            // The driver saw the deadline pass (by its own clock reading).
+            this.registration = None;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
