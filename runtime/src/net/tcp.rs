@@ -205,10 +205,11 @@ impl fmt::Debug for TcpListener {
 
 /// A TCP connection.
 ///
-/// Two ways to do I/O: the owned-buffer operations [`read`](Self::read) and
-/// [`write`](Self::write) (ring operations on io_uring: the buffer is handed
+/// Two ways to do I/O: the owned-buffer operations [`read_owned`](Self::read_owned) and
+/// [`write_owned`](Self::write_owned) (ring operations on io_uring: the buffer is handed
 /// to the kernel and given back with the result), and tokio's
-/// [`AsyncRead`]/[`AsyncWrite`] traits (readiness-based).
+/// [`AsyncRead`]/[`AsyncWrite`] traits (readiness-based), whose extension
+/// methods (`read`, `write_all`, ...) keep their tokio names.
 pub struct TcpStream {
     fd: SharedFd,
     read_wait: Option<Readiness>,
@@ -313,18 +314,18 @@ impl TcpStream {
     /// On io_uring this is a receive operation owning `buf`: dropping the
     /// future mid-flight is safe (the buffer stays with the driver until the
     /// kernel is done with it).
-    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn read_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         recv_owned(&self.fd, buf).await
     }
 
     /// Writes from `buf[..len]`, returning how many bytes were written and
     /// the buffer.
-    pub async fn write(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn write_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         send_owned(&self.fd, buf, 0).await
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    pub async fn write_all_owned(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         let mut done = 0;
         let mut buf = buf;
         while done < buf.len() {
@@ -697,15 +698,15 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedReadHalf {
-    /// Owned-buffer read; see [`TcpStream::read`].
-    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    /// Owned-buffer read; see [`TcpStream::read_owned`].
+    pub async fn read_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         recv_owned(&self.fd, buf).await
     }
 }
 
 impl OwnedWriteHalf {
-    /// Owned-buffer write; see [`TcpStream::write`].
-    pub async fn write(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    /// Owned-buffer write; see [`TcpStream::write_owned`].
+    pub async fn write_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         send_owned(&self.fd, buf, 0).await
     }
 }

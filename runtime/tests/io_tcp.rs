@@ -1,0 +1,269 @@
+//! TCP on both drivers, over real loopback sockets.
+
+mod io_common;
+
+use std::future::{poll_fn, Future};
+use std::os::fd::AsRawFd;
+use std::task::Poll;
+use std::time::Duration;
+
+use io_common::on_all;
+use numa_rt_runtime::net::{TcpListener, TcpStream};
+use numa_rt_runtime::time::{sleep, timeout};
+use socket2::SockRef;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connect = numa_rt_runtime::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+    let (server, peer) = listener.accept().await.unwrap();
+    let client = connect.await.unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    assert_eq!(server.peer_addr().unwrap(), client.local_addr().unwrap());
+    (server, client)
+}
+
+#[test]
+fn owned_buffer_echo() {
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let echo = numa_rt_runtime::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            loop {
+                buf.clear();
+                let (r, b) = server.read_owned(buf).await;
+                buf = b;
+                if r.unwrap() == 0 {
+                    return;
+                }
+                let (r, b) = server.write_all_owned(buf).await;
+                r.unwrap();
+                buf = b;
+            }
+        });
+        for round in 0..50u8 {
+            let msg = vec![round; 1000];
+            let (r, _) = client.write_all_owned(msg.clone()).await;
+            r.unwrap();
+            let mut got = Vec::new();
+            while got.len() < msg.len() {
+                let (r, b) = client.read_owned(Vec::with_capacity(1024)).await;
+                let n = r.unwrap();
+                assert!(n > 0, "early end of stream");
+                got.extend_from_slice(&b[..n]);
+            }
+            assert_eq!(got, msg);
+        }
+        client.shutdown_std(std::net::Shutdown::Write).unwrap();
+        timeout(Duration::from_secs(10), echo).await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn tokio_traits_and_split_halves() {
+    on_all(|| async {
+        let (server, mut client) = pair().await;
+        server.set_nodelay(true).unwrap();
+        assert!(server.nodelay().unwrap());
+        let (mut rd, mut wr) = server.into_split();
+        let echo = numa_rt_runtime::spawn(async move {
+            let n = tokio::io::copy(&mut rd, &mut wr).await.unwrap();
+            n
+        });
+        let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let payload = payload.clone();
+            async move {
+                let mut out = Vec::new();
+                client.write_all(&payload).await.unwrap();
+                client.shutdown().await.unwrap();
+                client.read_to_end(&mut out).await.unwrap();
+                out
+            }
+        };
+        let back = timeout(Duration::from_secs(20), writer).await.unwrap();
+        assert_eq!(back.len(), payload.len());
+        assert!(back == payload);
+        assert_eq!(echo.await.unwrap(), payload.len() as u64);
+    });
+}
+
+#[test]
+fn vectored_write() {
+    on_all(|| async {
+        let (mut server, mut client) = pair().await;
+        let bufs = [std::io::IoSlice::new(b"hello "), std::io::IoSlice::new(b"world")];
+        let n = client.write_vectored(&bufs).await.unwrap();
+        assert_eq!(n, 11);
+        let mut got = [0u8; 11];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello world");
+    });
+}
+
+#[test]
+fn connect_refused_and_reset_are_errors() {
+    on_all(|| async {
+        // A port nobody listens on: bind, learn the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = TcpStream::connect(("127.0.0.1", port)).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+
+        // Peer resets (linger 0): reads/writes give errors, not panics.
+        let (server, mut client) = pair().await;
+        SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(server);
+        sleep(Duration::from_millis(5)).await;
+        let mut buf = [0u8; 16];
+        let r = client.read(&mut buf).await;
+        assert!(matches!(r, Err(_) | Ok(0)), "{r:?}");
+        let mut failed = false;
+        for _ in 0..10 {
+            if client.write_all(&[1u8; 1024]).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "writes to a reset peer kept succeeding");
+    });
+}
+
+#[test]
+fn host_names_resolve_on_the_blocking_pool() {
+    on_all(|| async {
+        let listener = TcpListener::bind("localhost:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = numa_rt_runtime::spawn(async move { listener.accept().await.map(|_| ()) });
+        let s = TcpStream::connect(format!("localhost:{port}")).await.unwrap();
+        accept.await.unwrap().unwrap();
+        assert_eq!(s.peer_addr().unwrap().port(), port);
+    });
+}
+
+#[test]
+fn std_conversions() {
+    on_all(|| async {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let listener = TcpListener::from_std(std_listener).unwrap();
+        let c = std::net::TcpStream::connect(addr).unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        let mut c = TcpStream::from_std(c).unwrap();
+        c.write_all(b"x").await.unwrap();
+        let std_s = s.into_std().unwrap();
+        std_s.set_nonblocking(false).unwrap();
+        let mut one = [0u8; 1];
+        std::io::Read::read_exact(&mut &std_s, &mut one).unwrap();
+        assert_eq!(&one, b"x");
+        let back = listener.into_std().unwrap();
+        assert_eq!(back.local_addr().unwrap(), addr);
+    });
+}
+
+/// Drops a read mid-flight, then reuses memory of the same size and the
+/// same descriptor number: nothing may be written into either.
+#[test]
+fn dropped_read_never_writes_into_reused_memory_or_fd() {
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let old_fd = server.as_raw_fd();
+        {
+            let mut fut = Box::pin(server.read_owned(Vec::with_capacity(4096)));
+            poll_fn(|cx| {
+                assert!(fut.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            // Let the worker submit the operation to the kernel.
+            sleep(Duration::from_millis(2)).await;
+        }
+        drop(server);
+        // Same-sized blocks, likely the freed ones if they had been freed.
+        let pattern: Vec<Vec<u8>> = (0..64).map(|_| vec![0xAAu8; 4096]).collect();
+        // Likely the same descriptor number as the dropped socket.
+        let (server2, client2) = pair().await;
+        let reused = server2.as_raw_fd() == old_fd || client2.as_raw_fd() == old_fd;
+        let _ = client.write_all_owned(vec![0x55; 4096]).await;
+        sleep(Duration::from_millis(20)).await;
+        for p in &pattern {
+            assert!(p.iter().all(|&b| b == 0xAA), "freed memory was written");
+        }
+        // The new socket with the reused number saw none of the old data.
+        let (r, _) = client2.write_all_owned(b"new".to_vec()).await;
+        r.unwrap();
+        let (r, got) = server2.read_owned(Vec::with_capacity(64)).await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(&got[..], b"new", "fd reused: {reused}");
+    });
+}
+
+#[test]
+fn accept_after_fd_exhaustion_keeps_serving() {
+    // EMFILE: lower the soft limit in a child process so the test runner is
+    // unaffected.
+    if std::env::var("NUMA_RT_EMFILE_CHILD").is_ok() {
+        emfile_child();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "accept_after_fd_exhaustion_keeps_serving",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("NUMA_RT_EMFILE_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string()
+        + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("emfile child ok"), "{text}");
+}
+
+fn emfile_child() {
+    for driver in io_common::drivers() {
+        let rt = io_common::current(driver);
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            // Fill the descriptor table up to a low limit.
+            let mut hog = Vec::new();
+            // SAFETY (test): plain getrlimit/setrlimit calls on live structs.
+            unsafe {
+                let mut lim: libc::rlimit = std::mem::zeroed();
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+                lim.rlim_cur = 256;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+            while let Ok(f) = std::fs::File::open("/dev/null") {
+                hog.push(f);
+            }
+            let accept = numa_rt_runtime::spawn(async move {
+                let (s, _) = listener.accept().await.unwrap();
+                s
+            });
+            // Free two descriptors: one for the client, then one for the
+            // server side once the accept loop backs off and retries.
+            hog.pop();
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            sleep(Duration::from_millis(20)).await;
+            assert!(!accept.is_finished(), "accepted without a free descriptor");
+            hog.pop();
+            let s = timeout(Duration::from_secs(5), accept)
+                .await
+                .expect("accept did not recover")
+                .unwrap();
+            drop((s, client, hog));
+        });
+    }
+    eprintln!("emfile child ok");
+}
