@@ -56,7 +56,10 @@ fn owned_buffer_echo() {
             assert_eq!(got, msg);
         }
         client.shutdown_std(std::net::Shutdown::Write).unwrap();
-        timeout(Duration::from_secs(10), echo).await.unwrap().unwrap();
+        timeout(Duration::from_secs(10), echo)
+            .await
+            .unwrap()
+            .unwrap();
     });
 }
 
@@ -93,7 +96,10 @@ fn tokio_traits_and_split_halves() {
 fn vectored_write() {
     on_all(|| async {
         let (mut server, mut client) = pair().await;
-        let bufs = [std::io::IoSlice::new(b"hello "), std::io::IoSlice::new(b"world")];
+        let bufs = [
+            std::io::IoSlice::new(b"hello "),
+            std::io::IoSlice::new(b"world"),
+        ];
         let n = client.write_vectored(&bufs).await.unwrap();
         assert_eq!(n, 11);
         let mut got = [0u8; 11];
@@ -141,7 +147,9 @@ fn host_names_resolve_on_the_blocking_pool() {
         let listener = TcpListener::bind("localhost:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accept = numa_rt_runtime::spawn(async move { listener.accept().await.map(|_| ()) });
-        let s = TcpStream::connect(format!("localhost:{port}")).await.unwrap();
+        let s = TcpStream::connect(format!("localhost:{port}"))
+            .await
+            .unwrap();
         accept.await.unwrap().unwrap();
         assert_eq!(s.peer_addr().unwrap().port(), port);
     });
@@ -223,8 +231,8 @@ fn accept_after_fd_exhaustion_keeps_serving() {
         .env("NUMA_RT_EMFILE_CHILD", "1")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).to_string()
-        + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("emfile child ok"), "{text}");
 }

@@ -447,14 +447,8 @@ async fn send_owned(fd: &SharedFd, buf: Vec<u8>, from: usize) -> (io::Result<usi
         let raw = fd.raw();
         let r = op::io(fd, WRITABLE, || {
             // SAFETY: sends from a live slice of `data.len()` bytes.
-            let n = unsafe {
-                libc::send(
-                    raw,
-                    data.as_ptr().cast(),
-                    data.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
+            let n =
+                unsafe { libc::send(raw, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
             if n < 0 {
                 Err(io::Error::last_os_error())
             } else {
@@ -484,10 +478,12 @@ async fn send_owned(fd: &SharedFd, buf: Vec<u8>, from: usize) -> (io::Result<usi
         buf = b;
         match completion.into_result() {
             Ok(n) => return (byte_count(Ok(n)), buf),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match wait_once(fd, WRITABLE).await {
-                Ok(()) => continue,
-                Err(e) => return (Err(e), buf),
-            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match wait_once(fd, WRITABLE).await {
+                    Ok(()) => continue,
+                    Err(e) => return (Err(e), buf),
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return (Err(e), buf),
         }
@@ -497,7 +493,9 @@ async fn send_owned(fd: &SharedFd, buf: Vec<u8>, from: usize) -> (io::Result<usi
 /// Waits once for `events` on `fd`.
 async fn wait_once(fd: &SharedFd, events: u32) -> io::Result<()> {
     let mut wait = Readiness::new(fd, events)?;
-    std::future::poll_fn(|cx| wait.poll_ready(cx)).await.map(drop)
+    std::future::poll_fn(|cx| wait.poll_ready(cx))
+        .await
+        .map(drop)
 }
 
 fn recv_into(fd: RawFd, buf: &mut ReadBuf<'_>) -> io::Result<()> {

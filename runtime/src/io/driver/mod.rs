@@ -233,9 +233,9 @@ impl Driver {
     /// `POLLOUT`): a poll operation on io_uring, an epoll interest otherwise.
     pub(crate) fn wait_ready(&self, fd: RawFd, events: u32) -> io::Result<usize> {
         match self.backend() {
-            Backend::Uring => self.submit(
-                io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events).build(),
-            ),
+            Backend::Uring => {
+                self.submit(io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events).build())
+            }
             Backend::Epoll => {
                 if self.inner.closed.load(Relaxed) {
                     return Err(closed_error());
@@ -374,7 +374,10 @@ impl Driver {
             if let Err(e) = result {
                 // EINTR and friends: nothing to do but come back later.
                 debug_assert!(
-                    matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::ETIME)),
+                    matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINTR | libc::EBUSY | libc::ETIME)
+                    ),
                     "numa_rt: I/O driver wait failed: {e}"
                 );
             }

@@ -261,7 +261,8 @@ mod tests {
         let mut out = Vec::new();
         // Without the eventfd (-1), waiting arms a read that fails at once.
         while !out.iter().any(|(k, _)| *k == 7) {
-            ring.wait(Some(Duration::from_millis(100)), &mut out).unwrap();
+            ring.wait(Some(Duration::from_millis(100)), &mut out)
+                .unwrap();
         }
         assert_eq!(ring.in_flight, 0);
     }
