@@ -34,8 +34,9 @@ fn run_child(test: &str, case: &str, extra_env: &[(&str, &str)]) -> String {
 
 /// Makes `io_uring_setup` fail with EPERM for this process from now on.
 fn refuse_io_uring() {
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10 | 0x00;
+    // BPF_LD | BPF_W | BPF_ABS, and BPF_JMP | BPF_JEQ | BPF_K.
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JMP_JEQ_K: u16 = 0x15;
     const BPF_RET_K: u16 = 0x06;
     const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
     const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
