@@ -131,3 +131,33 @@ fn node_vec_under_the_global_allocator() {
     v.resize(3 << 20, 1u8);
     assert_eq!(v.iter().map(|&b| b as usize).sum::<usize>(), 3 << 20);
 }
+
+static LATE_ALLOC_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn late_destructor(_value: *mut libc::c_void) {
+    // Runs after the thread's Rust thread-locals are gone (glibc runs
+    // pthread key destructors after the C++/Rust TLS destructors), so the
+    // allocator must serve this from its shared fallback heap.
+    let v: Vec<u64> = (0..1000).collect();
+    let s = format!("{}", v.iter().sum::<u64>());
+    LATE_ALLOC_OK.store(s == "499500", std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn allocation_after_thread_locals_are_destroyed() {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; the destructor is a C function.
+    assert_eq!(
+        unsafe { libc::pthread_key_create(&mut key, Some(late_destructor)) },
+        0
+    );
+    thread::spawn(move || {
+        let v = vec![1u8; 100];
+        // SAFETY: a non-null value makes the destructor run at thread exit.
+        unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
+        v.len()
+    })
+    .join()
+    .unwrap();
+    assert!(LATE_ALLOC_OK.load(std::sync::atomic::Ordering::SeqCst));
+}
