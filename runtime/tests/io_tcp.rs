@@ -275,3 +275,87 @@ fn emfile_child() {
     }
     eprintln!("emfile child ok");
 }
+
+#[test]
+fn udp_round_trip_and_connected_send() {
+    on_all(|| async {
+        use numa_rt_runtime::net::UdpSocket;
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b_addr = b.local_addr().unwrap();
+        let recv = numa_rt_runtime::spawn(async move {
+            let mut buf = [0u8; 64];
+            let (n, from) = b.recv_from(&mut buf).await.unwrap();
+            (buf[..n].to_vec(), from, b)
+        });
+        sleep(Duration::from_millis(1)).await;
+        a.send_to(b"datagram", b_addr).await.unwrap();
+        let (got, from, b) = recv.await.unwrap();
+        assert_eq!(&got, b"datagram");
+        assert_eq!(from, a.local_addr().unwrap());
+        a.connect(b_addr).await.unwrap();
+        assert_eq!(a.peer_addr().unwrap(), b_addr);
+        a.send(b"two").await.unwrap();
+        let mut buf = [0u8; 8];
+        let (n, _) = b.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"two");
+    });
+}
+
+#[test]
+fn lookup_host_resolves_localhost() {
+    on_all(|| async {
+        let addrs: Vec<_> = numa_rt_runtime::net::lookup_host(("localhost", 4242))
+            .await
+            .unwrap()
+            .collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs
+            .iter()
+            .all(|a| a.port() == 4242 && a.ip().is_loopback()));
+        let err = numa_rt_runtime::net::lookup_host("no-port-given").await;
+        assert!(err.is_err());
+    });
+}
+
+#[test]
+fn bind_per_node_shares_one_port() {
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 1);
+        rt.block_on(async {
+            let listeners = TcpListener::bind_per_node("127.0.0.1:0").await.unwrap();
+            assert_eq!(
+                listeners.len(),
+                numa_rt_runtime::runtime::Handle::current().nodes().len()
+            );
+            let addr = listeners[0].1.local_addr().unwrap();
+            let mut servers = Vec::new();
+            for (node, l) in listeners {
+                assert_eq!(l.local_addr().unwrap(), addr);
+                servers.push(numa_rt_runtime::spawn_on(node, async move {
+                    let (s, _) = l.accept().await.unwrap();
+                    let (r, buf) = s.read_owned(Vec::with_capacity(8)).await;
+                    r.unwrap();
+                    (numa_rt_runtime::task::current_node(), node, buf)
+                }));
+            }
+            // The kernel picks the listener: connect until every node's
+            // accept loop got one.
+            let mut clients = Vec::new();
+            let start = std::time::Instant::now();
+            while !servers.iter().all(|s| s.is_finished()) {
+                assert!(start.elapsed() < Duration::from_secs(10));
+                let c = TcpStream::connect(addr).await.unwrap();
+                let (r, _) = c.write_all_owned(b"hey".to_vec()).await;
+                r.unwrap();
+                clients.push(c);
+                sleep(Duration::from_millis(1)).await;
+            }
+            for s in servers {
+                let (ran_on, node, buf) = s.await.unwrap();
+                assert_eq!(&buf[..], b"hey");
+                assert_eq!(ran_on, Some(node));
+            }
+        });
+    }
+}

@@ -1,5 +1,10 @@
-//! Networking: TCP (and more to come) on the runtime's I/O driver.
+//! Networking on the runtime's I/O driver: TCP, UDP and Unix sockets, name
+//! resolution.
 
+mod addr;
 mod tcp;
+mod udp;
 
+pub use addr::lookup_host;
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use udp::UdpSocket;

@@ -12,27 +12,9 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::addr::resolve;
 use crate::io::config::Backend;
 use crate::io::op::{self, current_driver, Op, Readiness, SharedFd, READABLE, WRITABLE};
-
-/// Resolves `addr` (a `SocketAddr`, `"host:port"`, ...). Host names are
-/// resolved on the blocking pool when inside a runtime.
-async fn resolve<A: ToSocketAddrs + Send + 'static>(addr: A) -> io::Result<Vec<SocketAddr>>
-where
-    A::Iter: Send,
-{
-    let lookup = move || addr.to_socket_addrs().map(|it| it.collect::<Vec<_>>());
-    if crate::runtime::Handle::try_current().is_ok() {
-        match crate::task::spawn_blocking(lookup).await {
-            Ok(r) => r,
-            Err(e) => Err(io::Error::other(format!(
-                "numa_rt: address lookup failed: {e}"
-            ))),
-        }
-    } else {
-        lookup()
-    }
-}
 
 fn no_addresses() -> io::Error {
     io::Error::new(
@@ -78,6 +60,46 @@ impl TcpListener {
         Err(last.unwrap_or_else(no_addresses))
     }
 
+    /// Binds one listener per node of the current runtime to the same
+    /// address (`SO_REUSEPORT`: the kernel spreads incoming connections over
+    /// them). Accept from each on its node, e.g. with
+    /// `spawn_on(node, accept_loop(listener))`, so that node serves its own
+    /// connections: tasks spawned by the accept loop inherit its node.
+    ///
+    /// A port 0 is resolved by the first bind and reused by the others.
+    ///
+    /// ```
+    /// # let rt = numa_rt_runtime::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// use numa_rt_runtime::net::TcpListener;
+    /// let listeners = TcpListener::bind_per_node("127.0.0.1:0").await.unwrap();
+    /// for (node, listener) in listeners {
+    ///     numa_rt_runtime::spawn_on(node, async move {
+    ///         while let Ok((stream, _)) = listener.accept().await {
+    ///             drop(stream); // serve it here, on `node`
+    ///         }
+    ///     });
+    /// }
+    /// # });
+    /// ```
+    pub async fn bind_per_node<A: ToSocketAddrs + Send + 'static>(
+        addr: A,
+    ) -> io::Result<Vec<(crate::NodeId, TcpListener)>>
+    where
+        A::Iter: Send,
+    {
+        let handle =
+            crate::runtime::Handle::try_current().map_err(|e| io::Error::other(e.to_string()))?;
+        let mut addr = *resolve(addr).await?.first().ok_or_else(no_addresses)?;
+        let mut out = Vec::new();
+        for node in handle.nodes() {
+            let listener = Self::bind_addr(addr, true)?;
+            addr = listener.local_addr()?;
+            out.push((node, listener));
+        }
+        Ok(out)
+    }
+
     fn bind_addr(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
         socket.set_reuse_address(true)?;
@@ -115,8 +137,14 @@ impl TcpListener {
     /// does not stop the server; without time it returns the error.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut backoff = Duration::from_millis(1);
+        let fd = self.fd.raw();
         loop {
-            match std::future::poll_fn(|cx| self.poll_accept(cx)).await {
+            // A wait of its own per call: concurrent accepts all get woken.
+            let accepted = op::io(&self.fd, READABLE, || {
+                let (socket, addr) = accept4(fd)?;
+                Ok((TcpStream::from_owned(socket), addr))
+            });
+            match accepted.await {
                 Err(e) if is_resource_shortage(&e) && time_enabled() => {
                     crate::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(100));
@@ -126,7 +154,9 @@ impl TcpListener {
         }
     }
 
-    /// Polls for a connection.
+    /// Polls for a connection. The listener keeps one pending wait for
+    /// this method: use it from one task at a time (or use
+    /// [`accept`](Self::accept), which any number of tasks may call).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let mut wait = self.wait.lock().unwrap_or_else(|e| e.into_inner());
         let fd = self.fd.raw();
