@@ -6,13 +6,13 @@
 //! crash or a hang fails that check only; [`Sandbox`] sets up that process
 //! (environment variables, io_uring refused by seccomp) before the check runs.
 //!
-//! The I/O suites, for example, are meant to run three times: plainly
-//! (io_uring), with `Sandbox { env: &[("NUMA_RT_IO", "epoll")], .. }` (the
-//! fallback forced) and in [`Sandbox::NO_IO_URING`] (the fallback chosen
-//! automatically because `io_uring_setup` fails with EPERM).
+//! The I/O suite, for example, runs three times: plainly (io_uring), in
+//! [`Sandbox::EPOLL_FORCED`] and in [`Sandbox::NO_IO_URING`] (the fallback
+//! chosen automatically because `io_uring_setup` fails with EPERM).
 
 mod allocator;
 pub mod devices;
+mod io_suite;
 mod io_uring;
 mod placement;
 mod scheduler;
@@ -43,6 +43,11 @@ impl Sandbox {
     pub const NO_IO_URING: Sandbox = Sandbox {
         env: &[],
         deny_io_uring: true,
+    };
+    /// The epoll driver forced through the environment.
+    pub const EPOLL_FORCED: Sandbox = Sandbox {
+        env: &[("NUMA_RT_IO", "epoll")],
+        deny_io_uring: false,
     };
 }
 
@@ -96,6 +101,17 @@ pub const CHECKS: &[Check] = &[
     check("strict_tasks_stay", scheduler::strict_tasks_stay),
     check("node_memory_lands", allocator::node_memory_lands),
     check("memory_kinds_resolve", allocator::memory_kinds_resolve),
+    check("io_on_io_uring", io_suite::on_io_uring),
+    sandboxed(
+        "io_on_epoll_forced",
+        io_suite::on_epoll_forced,
+        Sandbox::EPOLL_FORCED,
+    ),
+    sandboxed(
+        "io_on_epoll_auto",
+        io_suite::on_epoll_auto,
+        Sandbox::NO_IO_URING,
+    ),
 ];
 
 /// The check called `name`.
