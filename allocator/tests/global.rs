@@ -152,7 +152,7 @@ fn allocation_after_thread_locals_are_destroyed() {
         0
     );
     thread::spawn(move || {
-        let v = vec![1u8; 100];
+        let v = [1u8; 100];
         // SAFETY: a non-null value makes the destructor run at thread exit.
         unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
         v.len()
