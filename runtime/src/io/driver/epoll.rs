@@ -1,8 +1,12 @@
 //! The epoll backend: readiness waits, one-shot per wait.
 //!
-//! Each descriptor with waiters is registered once with the union of their
-//! interests and `EPOLLONESHOT`; an event completes the waiters it
-//! satisfies and re-arms the descriptor for the rest (or removes it).
+//! A descriptor with waiters is armed with the union of their interests
+//! and `EPOLLONESHOT`; an event completes the waiters it satisfies and
+//! re-arms the descriptor for the rest. A descriptor stays registered when
+//! its waiters are gone (the one-shot registration is simply disarmed), so
+//! the next wait costs one `EPOLL_CTL_MOD`, not an add and a delete; when
+//! the number was closed and reused meanwhile, the MOD fails with ENOENT
+//! and the descriptor is added afresh.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,11 +17,18 @@ use super::Completion;
 
 const WAKE_TOKEN: u64 = u64::MAX;
 
+#[derive(Default)]
+struct FdEntry {
+    /// (op key, poll events wanted).
+    waiters: Vec<(usize, u32)>,
+    /// Whether the descriptor is (believed to be) in the epoll set.
+    registered: bool,
+}
+
 pub(crate) struct Poller {
     epfd: OwnedFd,
     wake_fd: RawFd,
-    /// Waiters per descriptor: (op key, poll events wanted).
-    fds: HashMap<RawFd, Vec<(usize, u32)>>,
+    fds: HashMap<RawFd, FdEntry>,
     by_key: HashMap<usize, RawFd>,
     events: Vec<libc::epoll_event>,
     /// Whether `epoll_pwait2` exists (nanosecond timeouts).
@@ -112,39 +123,35 @@ impl Poller {
         cvt(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) }).map(drop)
     }
 
-    /// Arms `fd` for the union of its waiters, adding it when new.
-    fn arm(&self, fd: RawFd, fresh: bool) -> io::Result<()> {
-        let union = self
-            .fds
-            .get(&fd)
-            .map_or(0, |w| w.iter().fold(0, |m, &(_, e)| m | epoll_mask(e)));
-        let (first, second) = if fresh {
-            (libc::EPOLL_CTL_ADD, libc::EPOLL_CTL_MOD)
-        } else {
-            (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD)
+    /// Arms `fd` for the union of its waiters (MOD when registered, else
+    /// ADD, each falling back to the other).
+    fn arm(&mut self, fd: RawFd) -> io::Result<()> {
+        let Some(entry) = self.fds.get(&fd) else {
+            return Ok(());
         };
-        match self.ctl(first, fd, union) {
+        let union = entry.waiters.iter().fold(0, |m, &(_, e)| m | epoll_mask(e));
+        let (first, second) = if entry.registered {
+            (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD)
+        } else {
+            (libc::EPOLL_CTL_ADD, libc::EPOLL_CTL_MOD)
+        };
+        let result = match self.ctl(first, fd, union) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => {
                 self.ctl(second, fd, union)
             }
             other => other,
+        };
+        if let Some(entry) = self.fds.get_mut(&fd) {
+            entry.registered = result.is_ok();
         }
-    }
-
-    fn disarm(&mut self, fd: RawFd) {
-        self.fds.remove(&fd);
-        let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: as in `ctl`; ENOENT/EBADF (already gone) are harmless.
-        unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
+        result
     }
 
     /// Op `key` waits for `fd` to be ready for `events` (poll bits).
     pub(crate) fn add_interest(&mut self, fd: RawFd, events: u32, key: usize) -> io::Result<()> {
-        let waiters = self.fds.entry(fd).or_default();
-        let fresh = waiters.is_empty();
-        waiters.push((key, events));
+        self.fds.entry(fd).or_default().waiters.push((key, events));
         self.by_key.insert(key, fd);
-        if let Err(e) = self.arm(fd, fresh) {
+        if let Err(e) = self.arm(fd) {
             self.remove_interest(key);
             return Err(e);
         }
@@ -156,15 +163,15 @@ impl Poller {
         let Some(fd) = self.by_key.remove(&key) else {
             return;
         };
-        let Some(waiters) = self.fds.get_mut(&fd) else {
+        let Some(entry) = self.fds.get_mut(&fd) else {
             return;
         };
-        waiters.retain(|&(k, _)| k != key);
-        if waiters.is_empty() {
-            self.disarm(fd);
-        } else {
-            let _ = self.arm(fd, false);
+        entry.waiters.retain(|&(k, _)| k != key);
+        if !entry.waiters.is_empty() {
+            let _ = self.arm(fd);
         }
+        // With no waiters left the one-shot registration may still fire
+        // once; such an event finds nobody and is ignored.
     }
 
     /// Waits up to `timeout` (`None`: forever) and collects the waiters
@@ -174,7 +181,7 @@ impl Poller {
         timeout: Option<Duration>,
         out: &mut Vec<(u64, Completion)>,
     ) -> io::Result<()> {
-        if timeout == Some(Duration::ZERO) && self.fds.is_empty() {
+        if timeout == Some(Duration::ZERO) && self.by_key.is_empty() {
             return Ok(());
         }
         self.events.clear();
@@ -190,9 +197,10 @@ impl Poller {
                 continue;
             }
             let fd = token as RawFd;
-            let Some(waiters) = self.fds.get_mut(&fd) else {
+            let Some(entry) = self.fds.get_mut(&fd) else {
                 continue;
             };
+            let waiters = &mut entry.waiters;
             let mut i = 0;
             while i < waiters.len() {
                 let (key, wanted) = waiters[i];
@@ -210,10 +218,8 @@ impl Poller {
                     i += 1;
                 }
             }
-            if waiters.is_empty() {
-                self.disarm(fd);
-            } else {
-                let _ = self.arm(fd, false);
+            if !waiters.is_empty() {
+                let _ = self.arm(fd);
             }
         }
         self.events = events;
