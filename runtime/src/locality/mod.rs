@@ -1,8 +1,12 @@
 //! Where a task should run: targets resolve to a [`Placement`] (a home
 //! node, the nodes allowed to run the task, and a [`Policy`]).
 //!
-//! This is the minimal core the scheduler needs; richer targets (memory
-//! regions, files, sockets) implement the same [`Target`] trait.
+//! A resource implements [`Target`] by reporting the nodes it lives on
+//! (with weights and whether its use is latency- or bandwidth-bound) into a
+//! [`Targets`] accumulator; the runtime resolves the set to a home node with
+//! the [`CostTable`] it computed from the topology at start-up (HMAT
+//! latency/bandwidth when the machine has it, SLIT distances otherwise).
+//! Memory-only nodes (CXL, PMEM) resolve to their nearest CPU node.
 //!
 //! ```
 //! use numa_rt_runtime::locality::{Placement, Policy, Strict, Target};
@@ -24,7 +28,16 @@
 use std::fmt;
 use std::io;
 
-use crate::topology::{CpuSet, NodeSet, Topology};
+pub(crate) mod alloc_hook;
+mod cost;
+mod memory;
+mod target;
+
+pub use cost::{Bound, CostSource, CostTable, LOCAL_COST};
+pub use memory::MemoryRegion;
+pub use target::{Bandwidth, Target, Targets, Weighted, WEIGHT_UNIT};
+
+use crate::topology::{NodeSet, Topology};
 use crate::NodeId;
 
 /// Whether a task may leave the nodes it was placed on.
@@ -68,12 +81,6 @@ impl Placement {
     }
 }
 
-/// Something that says where work using it should run.
-pub trait Target {
-    /// The placement for this target on `topology`.
-    fn placement(&self, topology: &Topology) -> Result<Placement, PlacementError>;
-}
-
 /// A target could not be placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlacementError {
@@ -103,71 +110,6 @@ impl From<PlacementError> for io::Error {
     }
 }
 
-impl Target for NodeId {
-    fn placement(&self, _topology: &Topology) -> Result<Placement, PlacementError> {
-        Ok(Placement::new(*self))
-    }
-}
-
-impl Target for NodeSet {
-    /// Home on the first node of the set that has CPUs (else the first
-    /// node); all nodes of the set allowed.
-    fn placement(&self, topology: &Topology) -> Result<Placement, PlacementError> {
-        let home = self
-            .nodes()
-            .find(|&n| topology.node(n).is_some_and(|node| node.has_cpus()))
-            .or_else(|| self.nodes().next())
-            .ok_or_else(|| PlacementError::new("cannot place a task on an empty node set"))?;
-        Ok(Placement {
-            home,
-            allowed: self.clone(),
-            policy: Policy::Preferred,
-        })
-    }
-}
-
-impl Target for CpuSet {
-    /// Home on the node holding most of the CPUs; the nodes of all of them
-    /// allowed.
-    fn placement(&self, topology: &Topology) -> Result<Placement, PlacementError> {
-        let mut counts: Vec<(NodeId, usize)> = Vec::new();
-        for cpu in self {
-            if let Some(node) = topology.node_of_cpu(cpu) {
-                match counts.iter_mut().find(|(n, _)| *n == node) {
-                    Some((_, c)) => *c += 1,
-                    None => counts.push((node, 1)),
-                }
-            }
-        }
-        let home = counts
-            .iter()
-            .max_by_key(|(n, c)| (*c, std::cmp::Reverse(*n)))
-            .map(|(n, _)| *n)
-            .ok_or_else(|| {
-                PlacementError::new(format!(
-                    "none of the CPUs {self} belongs to a node this process may use"
-                ))
-            })?;
-        Ok(Placement {
-            home,
-            allowed: counts.iter().map(|(n, _)| *n).collect(),
-            policy: Policy::Preferred,
-        })
-    }
-}
-
-impl Target for Placement {
-    fn placement(&self, _topology: &Topology) -> Result<Placement, PlacementError> {
-        Ok(self.clone())
-    }
-}
-
-impl<T: Target + ?Sized> Target for &T {
-    fn placement(&self, topology: &Topology) -> Result<Placement, PlacementError> {
-        (**self).placement(topology)
-    }
-}
-
 /// Wraps a target so its tasks never leave its nodes ([`Policy::Strict`]).
 ///
 /// `spawn_on(Strict(node), fut)` runs `fut` only on `node`'s workers.
@@ -175,15 +117,32 @@ impl<T: Target + ?Sized> Target for &T {
 pub struct Strict<T>(pub T);
 
 impl<T: Target> Target for Strict<T> {
+    fn add_to(&self, targets: &mut Targets, topology: &Topology) -> Result<(), PlacementError> {
+        self.0.add_to(targets, topology)?;
+        targets.set_strict();
+        Ok(())
+    }
+
     fn placement(&self, topology: &Topology) -> Result<Placement, PlacementError> {
         Ok(self.0.placement(topology)?.with_policy(Policy::Strict))
+    }
+
+    fn placement_in(
+        &self,
+        topology: &Topology,
+        table: &CostTable,
+    ) -> Result<Placement, PlacementError> {
+        Ok(self
+            .0
+            .placement_in(topology, table)?
+            .with_policy(Policy::Strict))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::Synthetic;
+    use crate::topology::{CpuSet, Synthetic};
 
     fn topo() -> Topology {
         Topology::synthetic_over(

@@ -535,6 +535,7 @@ impl WorkerStart {
             io,
         } = self;
         let node = shared.pools[shared.remotes[index].pool].node;
+        crate::locality::alloc_hook::enter_worker(node);
         if let Some(cpus) = &cpus {
             if let Err(e) = blocking::pin_current_thread(cpus) {
                 let _ = started.send(Err(io::Error::new(

@@ -141,7 +141,7 @@ impl Handle {
         let id = Id::next();
         match &self.inner {
             Scheduler::MultiThread(shared) => {
-                let placement = target.placement(&shared.topology)?;
+                let placement = target.placement_in(&shared.topology, &shared.cost)?;
                 let home = resolve(shared, &placement)?;
                 Ok(shared.spawn(future, id, home))
             }

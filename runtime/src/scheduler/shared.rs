@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     next_pool: AtomicUsize,
     pub(crate) blocking: NodePools,
     pub(crate) topology: Topology,
+    /// Placement costs, computed once from `topology`.
+    pub(crate) cost: crate::locality::CostTable,
     /// I/O and time settings, set once by the builder.
     pub(crate) io_config: std::sync::OnceLock<crate::io::config::IoConfig>,
 }
@@ -78,6 +80,8 @@ impl Shared {
         topology: Topology,
     ) -> Shared {
         let shards = remotes.len() * 4;
+        let cost = crate::locality::CostTable::new(&topology);
+        crate::locality::alloc_hook::install(&topology, &cost);
         Shared {
             pools,
             remotes,
@@ -88,6 +92,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             next_pool: AtomicUsize::new(0),
             blocking,
+            cost,
             topology,
             io_config: std::sync::OnceLock::new(),
         }
