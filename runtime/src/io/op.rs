@@ -99,6 +99,8 @@ pub(crate) struct Readiness {
     driver: Driver,
     key: usize,
     fd: Option<SharedFd>,
+    /// The completion was consumed (the slot is gone).
+    done: bool,
 }
 
 impl Readiness {
@@ -110,15 +112,30 @@ impl Readiness {
             driver,
             key,
             fd: Some(fd.clone()),
+            done: false,
+        })
+    }
+
+    /// Waits on a descriptor owned elsewhere (`AsyncFd`): the kernel's poll
+    /// holds its own reference to the open file meanwhile.
+    pub(crate) fn new_raw(fd: RawFd, events: u32) -> io::Result<Readiness> {
+        let driver = current_driver()?;
+        let key = driver.wait_ready(fd, events)?;
+        Ok(Readiness {
+            driver,
+            key,
+            fd: None,
+            done: false,
         })
     }
 
     /// The ready events (`poll` bits), once there are some.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
-        if self.fd.is_none() {
+        if self.done {
             return Poll::Ready(Ok(0));
         }
         let c = ready!(self.driver.poll_op(self.key, cx));
+        self.done = true;
         self.fd = None;
         Poll::Ready(c.into_result().map(|_| c.flags))
     }
@@ -126,8 +143,9 @@ impl Readiness {
 
 impl Drop for Readiness {
     fn drop(&mut self) {
-        if let Some(fd) = self.fd.take() {
-            self.driver.drop_op(self.key, Some(Box::new(fd)));
+        if !self.done {
+            let keep = self.fd.take().map(|fd| Box::new(fd) as driver::Keep);
+            self.driver.drop_op(self.key, keep);
         }
     }
 }

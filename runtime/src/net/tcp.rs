@@ -16,7 +16,7 @@ use super::addr::resolve;
 use crate::io::config::Backend;
 use crate::io::op::{self, current_driver, Op, Readiness, SharedFd, READABLE, WRITABLE};
 
-fn no_addresses() -> io::Error {
+pub(super) fn no_addresses() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
         "numa_rt: the address resolved to no socket addresses",
@@ -178,7 +178,7 @@ fn is_resource_shortage(e: &io::Error) -> bool {
     )
 }
 
-fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
+pub(super) fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     // SAFETY: the closure hands accept4 the storage and length socket2
     // prepared (zeroed, sized); the result is checked.
     let (s, addr) = unsafe {
@@ -201,7 +201,7 @@ fn accept4(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     Ok((owned, sock_addr(addr)?))
 }
 
-fn sock_addr(addr: SockAddr) -> io::Result<SocketAddr> {
+pub(super) fn sock_addr(addr: SockAddr) -> io::Result<SocketAddr> {
     addr.as_socket().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -396,7 +396,7 @@ fn byte_count(r: io::Result<u32>) -> io::Result<usize> {
     r.map(|n| n as usize)
 }
 
-async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+pub(super) async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
     let spare = buf.capacity() - buf.len();
     if spare == 0 {
         return (Ok(0), buf);
@@ -464,7 +464,11 @@ async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<
     }
 }
 
-async fn send_owned(fd: &SharedFd, buf: Vec<u8>, from: usize) -> (io::Result<usize>, Vec<u8>) {
+pub(super) async fn send_owned(
+    fd: &SharedFd,
+    buf: Vec<u8>,
+    from: usize,
+) -> (io::Result<usize>, Vec<u8>) {
     let driver = match current_driver() {
         Ok(d) => d,
         Err(e) => return (Err(e), buf),
@@ -528,7 +532,7 @@ async fn wait_once(fd: &SharedFd, events: u32) -> io::Result<()> {
         .map(drop)
 }
 
-fn recv_into(fd: RawFd, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+pub(super) fn recv_into(fd: RawFd, buf: &mut ReadBuf<'_>) -> io::Result<()> {
     // SAFETY: recv writes at most `unfilled.len()` bytes into the
     // unfilled part, which ReadBuf lets us treat as uninitialised.
     let unfilled = unsafe { buf.unfilled_mut() };
@@ -544,7 +548,7 @@ fn recv_into(fd: RawFd, buf: &mut ReadBuf<'_>) -> io::Result<()> {
     Ok(())
 }
 
-fn send_from(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+pub(super) fn send_from(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     // SAFETY: sends from a live slice.
     let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
     if n < 0 {
@@ -554,7 +558,7 @@ fn send_from(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-fn sendv(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+pub(super) fn sendv(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     let n = bufs.len().min(1024);
     // SAFETY: IoSlice is ABI-compatible with iovec; `n` entries are live.
     let r = unsafe {
@@ -576,7 +580,7 @@ fn sendv(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
-fn poll_read_fd(
+pub(super) fn poll_read_fd(
     fd: &SharedFd,
     wait: &mut Option<Readiness>,
     cx: &mut Context<'_>,
@@ -586,7 +590,7 @@ fn poll_read_fd(
     op::poll_io(fd, wait, READABLE, cx, || recv_into(raw, buf))
 }
 
-fn poll_write_fd(
+pub(super) fn poll_write_fd(
     fd: &SharedFd,
     wait: &mut Option<Readiness>,
     cx: &mut Context<'_>,
@@ -596,7 +600,7 @@ fn poll_write_fd(
     op::poll_io(fd, wait, WRITABLE, cx, || send_from(raw, data))
 }
 
-fn poll_write_vectored_fd(
+pub(super) fn poll_write_vectored_fd(
     fd: &SharedFd,
     wait: &mut Option<Readiness>,
     cx: &mut Context<'_>,
