@@ -359,3 +359,24 @@ fn bind_per_node_shares_one_port() {
         });
     }
 }
+
+#[test]
+fn tcp_socket_options_listen_and_connect() {
+    on_all(|| async {
+        use numa_rt_runtime::net::TcpSocket;
+        let s = TcpSocket::new_v4().unwrap();
+        s.set_reuseaddr(true).unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = s.listen(64).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = numa_rt_runtime::spawn(async move { listener.accept().await.unwrap().1 });
+        let c = TcpSocket::new_v4().unwrap();
+        c.set_nodelay(true).unwrap();
+        c.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let local = c.local_addr().unwrap();
+        let stream = c.connect(addr).await.unwrap();
+        assert!(stream.nodelay().unwrap());
+        assert_eq!(stream.local_addr().unwrap(), local);
+        assert_eq!(accept.await.unwrap(), local);
+    });
+}

@@ -276,7 +276,12 @@ impl TcpStream {
             Type::STREAM.nonblocking().cloexec(),
             None,
         )?;
-        let stream = TcpStream::from_owned(socket.into());
+        Self::connect_socket(socket.into(), addr).await
+    }
+
+    /// Connects a fresh non-blocking socket.
+    pub(super) async fn connect_socket(socket: OwnedFd, addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_owned(socket);
         match SockRef::from(&*stream.fd.0).connect(&addr.into()) {
             Ok(()) => return Ok(stream),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
