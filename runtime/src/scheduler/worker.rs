@@ -82,6 +82,8 @@ pub(crate) struct WorkerContext {
     /// The spare buffer `deferred` is swapped with, so waking them does
     /// not allocate.
     deferred_spare: Cell<Vec<Waker>>,
+    /// Set while the deferred tasks are being woken.
+    waking_deferred: Cell<bool>,
 }
 
 impl WorkerContext {
@@ -104,6 +106,7 @@ impl WorkerContext {
             stats: Stats::default(),
             deferred: RefCell::new(Vec::new()),
             deferred_spare: Cell::new(Vec::new()),
+            waking_deferred: Cell::new(false),
         }
     }
 
@@ -123,7 +126,8 @@ impl WorkerContext {
             return Some(task);
         };
         let pool = &self.shared.pools[self.pool];
-        let pushed_to_ring = if yield_now || !self.shared.config.lifo_slot {
+        let batching = self.waking_deferred.get();
+        let pushed_to_ring = if yield_now || batching || !self.shared.config.lifo_slot {
             core.queue.push_back(task, pool);
             true
         } else if let Some(prev) = core.lifo.replace(task) {
@@ -133,7 +137,7 @@ impl WorkerContext {
             false
         };
         drop(core);
-        if pushed_to_ring {
+        if pushed_to_ring && !batching {
             // Work a sibling could steal: wake one if all are asleep.
             self.shared.notify_pool(self.pool, false);
         }
@@ -204,10 +208,15 @@ impl WorkerContext {
                 return false;
             }
         }
+        // Yielded tasks go to the back of the ring (not the LIFO slot), and
+        // siblings are told once for the whole batch.
+        self.waking_deferred.set(true);
         for waker in batch.drain(..) {
             waker.wake();
         }
+        self.waking_deferred.set(false);
         self.deferred_spare.set(batch);
+        self.shared.notify_pool(self.pool, false);
         true
     }
 
