@@ -23,7 +23,7 @@
 //! assert_eq!(table.nearest_initiator(n1), Some(n1));
 //! ```
 
-use crate::topology::{AccessClass, Topology};
+use crate::topology::{AccessClass, Node, NodeSet, Topology};
 use crate::NodeId;
 
 /// The cost of the fastest local access on the machine.
@@ -99,7 +99,35 @@ impl CostTable {
         };
         table.latency = normalize(&table.latency, hmat.latency.is_some());
         table.bandwidth = normalize(&table.bandwidth, hmat.bandwidth.is_some());
+        table.prefer_local_initiators(&hmat.initiators);
         table
+    }
+
+    /// HMAT names the best initiators of each memory node even when it
+    /// gives no values (or SLIT ties them with others): every other CPU
+    /// node is made to cost more than the best of them.
+    fn prefer_local_initiators(&mut self, initiators: &[NodeSet]) {
+        let n_targets = self.targets.len();
+        for (t, best_set) in initiators.iter().enumerate() {
+            let best_rows: Vec<usize> = best_set
+                .nodes()
+                .filter_map(|n| self.initiator_index(n))
+                .collect();
+            if best_rows.is_empty() {
+                continue;
+            }
+            for costs in [&mut self.latency, &mut self.bandwidth] {
+                let Some(best) = best_rows.iter().map(|&i| costs[i * n_targets + t]).min() else {
+                    continue;
+                };
+                for i in 0..self.initiators.len() {
+                    if !best_rows.contains(&i) {
+                        let c = &mut costs[i * n_targets + t];
+                        *c = (*c).max(best + 1);
+                    }
+                }
+            }
+        }
     }
 
     /// The CPU nodes that can run tasks, in increasing id order.
@@ -180,6 +208,8 @@ struct Hmat {
     /// The SLIT distance from a node's local initiators to it, used to
     /// stretch its HMAT values for the other initiators.
     best_distance: Vec<Option<u64>>,
+    /// Each node's local initiators (empty when HMAT does not say).
+    initiators: Vec<NodeSet>,
 }
 
 impl Hmat {
@@ -187,6 +217,7 @@ impl Hmat {
         let mut latency = Vec::with_capacity(targets.len());
         let mut bandwidth = Vec::with_capacity(targets.len());
         let mut best_distance = Vec::with_capacity(targets.len());
+        let mut all_initiators = Vec::with_capacity(targets.len());
         for &t in targets {
             let node = topology.node(t);
             let access = node.and_then(|n| {
@@ -195,13 +226,16 @@ impl Hmat {
             });
             latency.push(access.and_then(|a| a.latency_ns()).filter(|&v| v > 0));
             bandwidth.push(access.and_then(|a| a.bandwidth_mibs()).filter(|&v| v > 0));
-            let initiators = node.map(|n| n.local_initiators()).unwrap_or_default();
+            let initiators = node
+                .map(|n| local_initiators(topology, n))
+                .unwrap_or_default();
             best_distance.push(
                 initiators
                     .nodes()
                     .map(|i| u64::from(topology.distance(i, t).max(1)))
                     .min(),
             );
+            all_initiators.push(initiators);
         }
         let latency: Option<Vec<u64>> = latency.into_iter().collect();
         let bandwidth: Option<Vec<u64>> = bandwidth.into_iter().collect();
@@ -214,8 +248,32 @@ impl Hmat {
             bandwidth,
             max_bandwidth,
             best_distance,
+            initiators: all_initiators,
         }
     }
+}
+
+/// The usable CPU nodes that HMAT names as best initiators of `node`. When
+/// the named initiators are not usable nodes themselves (generic initiators,
+/// or nodes outside the cpuset), the CPU nodes holding the node's local
+/// CPUs stand in for them; a node with CPUs is its own initiator.
+fn local_initiators(topology: &Topology, node: &Node) -> NodeSet {
+    if node.has_cpus() {
+        return std::iter::once(node.id()).collect();
+    }
+    let named: NodeSet = node
+        .local_initiators()
+        .nodes()
+        .filter(|&n| topology.node(n).is_some_and(|n| n.has_cpus()))
+        .collect();
+    if !named.is_empty() || node.local_initiators().is_empty() {
+        return named;
+    }
+    topology
+        .cpu_nodes()
+        .filter(|c| c.cpus().intersects(node.local_cpus()))
+        .map(|c| c.id())
+        .collect()
 }
 
 #[cfg(test)]
