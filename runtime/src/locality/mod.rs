@@ -30,11 +30,15 @@ use std::io;
 
 pub(crate) mod alloc_hook;
 mod cost;
+pub(crate) mod hop;
 mod memory;
+mod metrics;
 mod target;
 
 pub use cost::{Bound, CostSource, CostTable, LOCAL_COST};
+pub use hop::{hop, Hop, OnTarget};
 pub use memory::MemoryRegion;
+pub use metrics::{metrics, LocalityMetrics};
 pub use target::{Bandwidth, Target, Targets, Weighted, WEIGHT_UNIT};
 
 use crate::topology::{NodeSet, Topology};

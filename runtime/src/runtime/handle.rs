@@ -265,7 +265,7 @@ impl fmt::Debug for EnterGuard<'_> {
 }
 
 /// Turns a placement into a home pool and the pools allowed to run it.
-fn resolve(shared: &Shared, placement: &Placement) -> Result<Home, PlacementError> {
+pub(crate) fn resolve(shared: &Shared, placement: &Placement) -> Result<Home, PlacementError> {
     let pool_of = |node: NodeId| shared.pools.iter().position(|p| p.node == node);
     let strict = placement.policy == Policy::Strict;
     let home_pool = match pool_of(placement.home) {

@@ -40,7 +40,7 @@ impl NodePool {
 
     /// Queues a task on this node's injector.
     pub(crate) fn push(&self, task: Notified) {
-        if task.header().home.strict {
+        if task.header().home.get().strict {
             self.strict.push(task);
         } else {
             self.preferred.push(task);

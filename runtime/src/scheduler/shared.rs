@@ -181,7 +181,7 @@ impl Shared {
     /// Routes a task to its home node (wake-to-home): the current worker's
     /// own queue when it belongs to that node, else the node's injector.
     pub(crate) fn schedule_task(self: &Arc<Self>, task: Notified, yield_now: bool) {
-        let home = task.header().home.pool as usize;
+        let home = task.header().home.pool();
         let task = context::with_worker(|w| match w {
             Some(w) if w.pool == home && w.belongs_to(self) => w.schedule_local(task, yield_now),
             _ => Some(task),
@@ -193,7 +193,7 @@ impl Shared {
 
     /// Queues a task on `pool`'s injector and wakes a worker for it.
     pub(crate) fn push_remote(&self, pool: usize, task: Notified) {
-        let preferred = !task.header().home.strict;
+        let preferred = !task.header().home.get().strict;
         self.pools[pool].push(task);
         self.notify_pool(pool, preferred);
     }

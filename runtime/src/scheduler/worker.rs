@@ -115,6 +115,11 @@ impl WorkerContext {
         &self.shared.remotes[self.index].parker
     }
 
+    /// The runtime this worker belongs to.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(crate) fn shared_ptr(&self) -> *const Shared {
         Arc::as_ptr(&self.shared)
     }
@@ -363,7 +368,7 @@ impl WorkerContext {
     #[inline]
     fn poll(&self, task: Notified) {
         bump(&self.stats.polls, 1);
-        if task.header().home.pool as usize == self.pool {
+        if task.header().home.pool() == self.pool {
             bump(&self.stats.home_polls, 1);
         }
         task.run();
@@ -439,7 +444,7 @@ impl WorkerContext {
                 let mut taken = 0u64;
                 let mut refused = false;
                 self.shared.remotes[w].steal.steal_batch(batch, |task| {
-                    let home = task.header().home;
+                    let home = task.header().home.get();
                     if !home.allows(self.pool) {
                         // Strict work stays on its nodes.
                         self.shared.pools[home.pool as usize].push(task);

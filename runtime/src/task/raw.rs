@@ -13,6 +13,8 @@ use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::task::{Context, Poll, Waker};
 
 use super::atomic_waker::AtomicWaker;
@@ -64,6 +66,48 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     fn release(&self, task: RawTask) -> bool;
 }
 
+/// A task's [`Home`], changed in place when the task hops to another node
+/// (`#[locality]`, `uses!`). Only the worker polling the task writes it,
+/// while the task is running; readers see it through the state
+/// transitions that hand the task over, so relaxed atomics suffice.
+pub(crate) struct HomeCell {
+    pool: AtomicU32,
+    strict: AtomicBool,
+    allowed: AtomicU64,
+}
+
+impl HomeCell {
+    fn new(home: Home) -> HomeCell {
+        HomeCell {
+            pool: AtomicU32::new(home.pool),
+            strict: AtomicBool::new(home.strict),
+            allowed: AtomicU64::new(home.allowed),
+        }
+    }
+
+    /// The current home.
+    #[inline]
+    pub(crate) fn get(&self) -> Home {
+        Home {
+            pool: self.pool.load(Relaxed),
+            strict: self.strict.load(Relaxed),
+            allowed: self.allowed.load(Relaxed),
+        }
+    }
+
+    /// The home pool.
+    #[inline]
+    pub(crate) fn pool(&self) -> usize {
+        self.pool.load(Relaxed) as usize
+    }
+
+    fn set(&self, home: Home) {
+        self.pool.store(home.pool, Relaxed);
+        self.strict.store(home.strict, Relaxed);
+        self.allowed.store(home.allowed, Relaxed);
+    }
+}
+
 /// The type-erased part of a task.
 #[repr(C)]
 pub(crate) struct Header {
@@ -71,7 +115,7 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static Vtable,
     pub(crate) links: Links,
     pub(crate) id: Id,
-    pub(crate) home: Home,
+    pub(crate) home: HomeCell,
 }
 
 /// Functions of one concrete `Cell<F, S>`.
@@ -140,7 +184,7 @@ where
             vtable: &Vtables::<F, S>::VTABLE,
             links: Links::new(),
             id,
-            home,
+            home: HomeCell::new(home),
         },
         scheduler,
         stage: UnsafeCell::new(Stage::Running(future)),
@@ -333,6 +377,11 @@ unsafe fn poll<F: Future, S: Schedule>(ptr: NonNull<Header>) {
             let mut cx = Context::from_waker(&waker);
             // SAFETY: we hold RUNNING.
             let ready = unsafe { poll_stage(cell, &mut cx) };
+            // A hop asked during this poll moves the task's home; the
+            // wake-up it sent then queues the task there.
+            if let Some(home) = crate::locality::hop::take_request() {
+                cell.header.home.set(home);
+            }
             if ready {
                 // SAFETY: RUNNING held, one reference held.
                 return unsafe { complete::<F, S>(ptr) };
