@@ -12,7 +12,8 @@ pub use numa_rt_runtime::{io, net, time};
 pub use numa_rt_runtime::{locality, runtime, task};
 pub use numa_rt_runtime::{spawn, spawn_blocking, spawn_local, spawn_on, Runtime};
 
-pub use numa_rt_macros::{main, test};
+pub use numa_rt_macros::{locality, main, test, Target};
+pub use numa_rt_runtime::uses;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]

@@ -15,7 +15,9 @@
 #![warn(missing_docs)]
 
 mod config;
+mod derive_target;
 mod expand;
+mod locality;
 mod spec;
 
 use proc_macro::TokenStream;
@@ -58,4 +60,51 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::entry(args.into(), item.into(), expand::Kind::Test).into()
+}
+
+/// Places an `async fn` by the resources its arguments name.
+///
+/// `#[locality(a, b = 3, strict)]` lists arguments that implement
+/// `numa_rt::locality::Target` (a `NodeVec`, a socket, a node id, a
+/// `#[derive(Target)]` struct...), each with an optional weight, and
+/// optionally `strict`. When the returned future runs inside a numa-rt
+/// multi-thread runtime, it first moves its whole task to the node that
+/// placement chooses for those targets (a hop), then runs the body there;
+/// a spawned call hops on its first poll. Under another executor, in
+/// `block_on` or in a `spawn_local` task it runs where it is. The body's
+/// polls are counted as on or off target in `numa_rt::locality::metrics()`.
+///
+/// ```ignore
+/// #[numa_rt::locality(index, log = 2)]
+/// async fn lookup(index: &NodeVec<u64>, log: &NodeVec<u8>, key: u64) -> Option<u64> {
+///     index.iter().copied().find(|&k| k == key)
+/// }
+/// ```
+///
+/// `crate = "path"` names the `numa_rt` crate when it is renamed.
+#[proc_macro_attribute]
+pub fn locality(args: TokenStream, item: TokenStream) -> TokenStream {
+    locality::expand(args.into(), item.into()).into()
+}
+
+/// Makes a struct whose fields are targets a `numa_rt::locality::Target`:
+/// each field adds the nodes it lives on.
+///
+/// Field options: `#[target(skip)]` leaves a field out, `#[target(weight
+/// = N)]` counts it `N` times. `#[target(crate = "path")]` on the struct
+/// names the `numa_rt` crate when it is renamed.
+///
+/// ```ignore
+/// #[derive(numa_rt::Target)]
+/// struct Shard {
+///     index: NodeVec<u64>,
+///     #[target(weight = 4)]
+///     rows: NodeVec<u8>,
+///     #[target(skip)]
+///     name: String,
+/// }
+/// ```
+#[proc_macro_derive(Target, attributes(target))]
+pub fn derive_target(input: TokenStream) -> TokenStream {
+    derive_target::expand(input.into()).into()
 }
