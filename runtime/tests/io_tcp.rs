@@ -380,3 +380,33 @@ fn tcp_socket_options_listen_and_connect() {
         assert_eq!(accept.await.unwrap(), local);
     });
 }
+
+#[test]
+fn io_without_enable_io_is_an_error_not_a_panic() {
+    let rt = numa_rt_runtime::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Sockets are made without the driver; the first wait needs it.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let err = l.accept().await.unwrap_err();
+        assert!(err.to_string().contains("enable_io"), "{err}");
+        // Time still works.
+        sleep(Duration::from_millis(1)).await;
+    });
+    let err = std::thread::spawn(|| {
+        // No runtime at all.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = TcpListener::from_std(l).unwrap();
+        let mut fut = Box::pin(l.accept());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => r.map(drop).unwrap_err().to_string(),
+            Poll::Pending => "pending".to_string(),
+        }
+    })
+    .join()
+    .unwrap();
+    assert!(err.contains("numa_rt runtime"), "{err}");
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use io_common::on_all;
 use numa_rt_runtime::io::unix::AsyncFd;
+use numa_rt_runtime::io::Interest;
 use numa_rt_runtime::net::{UnixListener, UnixStream};
 use numa_rt_runtime::time::timeout;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -16,6 +16,7 @@ pub mod unix;
 
 pub use config::{Backend, IoDriver};
 pub use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+pub use unix::Interest;
 
 use crate::runtime::handle::Scheduler;
 use crate::runtime::Handle;

@@ -27,12 +27,13 @@ impl SharedFd {
 
 /// The current thread's driver, or an error saying why there is none.
 pub(crate) fn current_driver() -> io::Result<Driver> {
-    driver::current().ok_or_else(|| {
-        io::Error::other(
+    match driver::current() {
+        Some(d) if d.config().io => Ok(d),
+        _ => Err(io::Error::other(
             "numa_rt: no I/O driver on this thread: I/O must run inside a numa_rt runtime \
              built with I/O enabled (Builder::enable_io or enable_all, or #[numa_rt::main])",
-        )
-    })
+        )),
+    }
 }
 
 /// A ring operation in flight, owning `T`: whatever memory the kernel

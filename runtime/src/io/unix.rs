@@ -16,13 +16,13 @@ use super::op::{Readiness, READABLE, WRITABLE};
 /// # let rt = numa_rt_runtime::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 /// # rt.block_on(async {
 /// use std::io::{Read, Write};
-/// use numa_rt_runtime::io::unix::AsyncFd;
+/// use numa_rt_runtime::io::{unix::AsyncFd, Interest};
 /// let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// b.set_nonblocking(true).unwrap();
 /// let fd = AsyncFd::new(b).unwrap();
 /// a.write_all(b"x").unwrap();
 /// let mut one = [0u8; 1];
-/// let n = fd.async_io(AsyncFd::READABLE, |mut s| s.read(&mut one)).await.unwrap();
+/// let n = fd.async_io(Interest::READABLE, |mut s| s.read(&mut one)).await.unwrap();
 /// assert_eq!(n, 1);
 /// # });
 /// ```
@@ -35,12 +35,14 @@ pub struct AsyncFd<T: AsRawFd> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interest(u32);
 
-impl<T: AsRawFd> AsyncFd<T> {
-    /// Wait for reading.
+impl Interest {
+    /// Wait for reading (or end of stream, error, hang-up).
     pub const READABLE: Interest = Interest(READABLE);
-    /// Wait for writing.
+    /// Wait for writing (or error, hang-up).
     pub const WRITABLE: Interest = Interest(WRITABLE);
+}
 
+impl<T: AsRawFd> AsyncFd<T> {
     /// Wraps `inner`. Errs outside a runtime with I/O enabled.
     pub fn new(inner: T) -> io::Result<AsyncFd<T>> {
         super::op::current_driver()?;
@@ -76,12 +78,12 @@ impl<T: AsRawFd> AsyncFd<T> {
 
     /// Waits until readable.
     pub async fn readable(&self) -> io::Result<()> {
-        self.ready(Self::READABLE).await
+        self.ready(Interest::READABLE).await
     }
 
     /// Waits until writable.
     pub async fn writable(&self) -> io::Result<()> {
-        self.ready(Self::WRITABLE).await
+        self.ready(Interest::WRITABLE).await
     }
 
     /// Runs `f` until it does not fail with `WouldBlock`, waiting for
