@@ -70,10 +70,7 @@ fn async_fd_waits_for_a_foreign_descriptor() {
         let mut buf = [0u8; 8];
         let n = timeout(
             Duration::from_secs(5),
-            fd.async_io(
-                AsyncFd::<std::os::unix::net::UnixStream>::READABLE,
-                |mut s| s.read(&mut buf),
-            ),
+            fd.async_io(Interest::READABLE, |mut s| s.read(&mut buf)),
         )
         .await
         .unwrap()
