@@ -410,3 +410,76 @@ fn io_without_enable_io_is_an_error_not_a_panic() {
     .unwrap();
     assert!(err.contains("numa_rt runtime"), "{err}");
 }
+
+/// Reads in flight on workers, their tasks aborted from another thread:
+/// the cancellations reach the owning drivers, nothing is written into
+/// reused memory, and the runtime keeps serving and shuts down promptly.
+#[test]
+fn aborting_tasks_with_reads_in_flight() {
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 2);
+        let start = std::time::Instant::now();
+        rt.block_on(async {
+            let mut keep = Vec::new();
+            let mut tasks = Vec::new();
+            for _ in 0..32 {
+                let (server, client) = pair().await;
+                tasks.push(numa_rt_runtime::spawn(async move {
+                    let (r, _) = server.read_owned(Vec::with_capacity(4096)).await;
+                    r.map(drop)
+                }));
+                keep.push(client);
+            }
+            sleep(Duration::from_millis(5)).await;
+            for t in &tasks {
+                t.abort();
+            }
+            for t in tasks {
+                assert!(t.await.unwrap_err().is_cancelled());
+            }
+            let pattern: Vec<Vec<u8>> = (0..64).map(|_| vec![0xAAu8; 4096]).collect();
+            for c in &keep {
+                let _ = c.write_all_owned(vec![0x55; 4096]).await;
+            }
+            sleep(Duration::from_millis(10)).await;
+            assert!(pattern.iter().all(|p| p.iter().all(|&b| b == 0xAA)));
+            // Still serving.
+            let (s, c) = pair().await;
+            let (r, _) = c.write_all_owned(b"ok".to_vec()).await;
+            r.unwrap();
+            let (r, got) = s.read_owned(Vec::with_capacity(8)).await;
+            assert_eq!(r.unwrap(), 2);
+            assert_eq!(&got[..], b"ok");
+        });
+        drop(rt);
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+}
+
+/// Dropping a runtime with reads still in flight does not hang.
+#[test]
+fn runtime_drop_with_reads_in_flight() {
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 2);
+        let clients = rt.block_on(async {
+            let mut clients = Vec::new();
+            for _ in 0..8 {
+                let (server, client) = pair().await;
+                numa_rt_runtime::spawn(async move {
+                    let _ = server.read_owned(Vec::with_capacity(1024)).await;
+                });
+                clients.push(client);
+            }
+            sleep(Duration::from_millis(5)).await;
+            clients
+        });
+        let start = std::time::Instant::now();
+        drop(rt);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(clients);
+    }
+}
