@@ -1,0 +1,234 @@
+//! fs: files on both drivers (io_uring ring operations and the epoll
+//! fallback on the blocking pool), on both runtime flavors.
+
+mod io_common;
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use io_common::on_all;
+use numa_rt_runtime::fs::{self, File, OpenOptions};
+
+fn tmp() -> Arc<tempfile::TempDir> {
+    Arc::new(tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn write_read_round_trip() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            let path = dir.path().join("round_trip");
+            let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+            fs::write(&path, &data).await.unwrap();
+            assert_eq!(fs::read(&path).await.unwrap(), data);
+            assert_eq!(std::fs::read(&path).unwrap(), data);
+            fs::write(&path, "short").await.unwrap();
+            assert_eq!(fs::read_to_string(&path).await.unwrap(), "short");
+            fs::remove_file(&path).await.unwrap();
+            let e = fs::read(&path).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound);
+        }
+    });
+}
+
+#[test]
+fn positional_reads_and_writes() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            let path = dir.path().join("positional");
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .await
+                .unwrap();
+            let (r, _) = file.write_all_at(vec![b'a'; 8192], 0).await;
+            r.unwrap();
+            let (r, _) = file.write_all_at(b"XYZ".to_vec(), 4096).await;
+            r.unwrap();
+            // Reads append into the spare capacity and keep what was there.
+            let mut buf = Vec::with_capacity(8);
+            buf.extend_from_slice(b"<");
+            let (n, buf) = file.read_at(buf, 4095).await;
+            assert_eq!(n.unwrap(), 7);
+            assert_eq!(&buf[..], b"<aXYZaaa");
+            // At and past the end: 0 bytes.
+            let (n, buf) = file.read_at(Vec::with_capacity(16), 8192).await;
+            assert_eq!((n.unwrap(), buf.len()), (0, 0));
+            // No spare capacity: nothing to do.
+            let (n, _) = file.read_at(Vec::new(), 0).await;
+            assert_eq!(n.unwrap(), 0);
+            file.sync_all().await.unwrap();
+            file.sync_data().await.unwrap();
+            assert_eq!(file.metadata().await.unwrap().len(), 8192);
+            file.set_len(100).await.unwrap();
+            assert_eq!(fs::metadata(&path).await.unwrap().len(), 100);
+        }
+    });
+}
+
+#[test]
+fn sequential_reads_and_writes_use_the_file_position() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            let path = dir.path().join("sequential");
+            let mut file = File::create(&path).await.unwrap();
+            for chunk in [&b"one "[..], b"two ", b"three"] {
+                let (r, _) = file.write_all(chunk.to_vec()).await;
+                r.unwrap();
+            }
+            drop(file);
+            let mut file = File::open(&path).await.unwrap();
+            let (n, buf) = file.read(Vec::with_capacity(4)).await;
+            assert_eq!((n.unwrap(), &buf[..]), (4, &b"one "[..]));
+            let (n, rest) = file.read_to_end(Vec::new()).await;
+            assert_eq!((n.unwrap(), &rest[..]), (9, &b"two three"[..]));
+            // Append mode writes at the end whatever the offset.
+            let file = OpenOptions::new().append(true).open(&path).await.unwrap();
+            let (r, _) = file.write_all_at(b"!".to_vec(), 0).await;
+            r.unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"one two three!");
+        }
+    });
+}
+
+#[test]
+fn open_errors_are_io_errors() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            let missing = dir.path().join("missing");
+            assert_eq!(
+                File::open(&missing).await.unwrap_err().kind(),
+                ErrorKind::NotFound
+            );
+            let path = dir.path().join("exists");
+            fs::write(&path, b"x").await.unwrap();
+            assert_eq!(
+                File::create_new(&path).await.unwrap_err().kind(),
+                ErrorKind::AlreadyExists
+            );
+            let e = OpenOptions::new().open(&path).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            let e = File::open("bad\0path").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            // Writing to a file opened read-only.
+            let file = File::open(&path).await.unwrap();
+            let (r, buf) = file.write_at(b"y".to_vec(), 0).await;
+            assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
+            assert_eq!(buf, b"y", "the buffer comes back on errors");
+            assert_eq!(
+                fs::read_to_string(dir.path()).await.unwrap_err().raw_os_error(),
+                Some(libc::EISDIR)
+            );
+            fs::write(&path, [0xff, 0xfe]).await.unwrap();
+            assert_eq!(
+                fs::read_to_string(&path).await.unwrap_err().kind(),
+                ErrorKind::InvalidData
+            );
+        }
+    });
+}
+
+#[test]
+fn directories() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            let nested = dir.path().join("a/b/c");
+            fs::create_dir_all(&nested).await.unwrap();
+            assert!(fs::metadata(&nested).await.unwrap().is_dir());
+            fs::write(nested.join("f"), b"1").await.unwrap();
+            fs::rename(nested.join("f"), nested.join("g")).await.unwrap();
+            assert!(!fs::try_exists(nested.join("f")).await.unwrap());
+            assert_eq!(fs::copy(nested.join("g"), nested.join("h")).await.unwrap(), 1);
+            assert_eq!(fs::read_dir(&nested).await.unwrap().len(), 2);
+            fs::remove_dir_all(dir.path().join("a")).await.unwrap();
+            assert!(!fs::try_exists(dir.path().join("a")).await.unwrap());
+        }
+    });
+}
+
+#[test]
+fn many_reads_in_flight() {
+    let dir = tmp();
+    let path = dir.path().join("many");
+    let data: Vec<u8> = (0..(1u32 << 20)).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let data = Arc::new(data);
+    on_all(move || {
+        let (path, data) = (path.clone(), data.clone());
+        async move {
+            let file = Arc::new(File::open(&path).await.unwrap());
+            let mut tasks = Vec::new();
+            for t in 0..64u64 {
+                let (file, data) = (file.clone(), data.clone());
+                tasks.push(numa_rt_runtime::spawn(async move {
+                    let mut buf = Vec::with_capacity(4096);
+                    for i in 0..16u64 {
+                        let pos = ((t * 16 + i) * 4096 * 7919) % (1 << 20);
+                        buf.clear();
+                        let (n, b) = file.read_at(buf, pos).await;
+                        buf = b;
+                        assert_eq!(n.unwrap(), 4096);
+                        assert_eq!(&buf[..], &data[pos as usize..pos as usize + 4096]);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn std_conversions() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            let path = dir.path().join("std");
+            std::fs::write(&path, b"from std").unwrap();
+            let file = File::from_std(std::fs::File::open(&path).unwrap());
+            let (n, buf) = file.read_at(Vec::with_capacity(64), 5).await;
+            assert_eq!((n.unwrap(), &buf[..]), (3, &b"std"[..]));
+            let twin = file.try_clone().unwrap();
+            let std_file = file.try_into_std().unwrap();
+            assert_eq!(std_file.metadata().unwrap().len(), 8);
+            drop(std_file);
+            let (n, _) = twin.read_at(Vec::with_capacity(4), 0).await;
+            assert_eq!(n.unwrap(), 4);
+        }
+    });
+}
+
+#[test]
+fn outside_a_runtime_is_an_error() {
+    let e = futures_lite_block_on(fs::read("/nonexistent-anyway"));
+    assert!(e.is_err());
+}
+
+/// Polls `fut` to completion on this thread with no runtime (it must not
+/// need one to finish).
+fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}
