@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod blocking;
+pub mod fs;
 pub mod io;
 pub mod locality;
 pub mod net;
