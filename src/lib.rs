@@ -8,7 +8,7 @@
 pub use numa_rt_alloc as alloc;
 pub use numa_rt_runtime::topology;
 pub use numa_rt_runtime::NodeId;
-pub use numa_rt_runtime::{io, net, time};
+pub use numa_rt_runtime::{fs, io, net, time};
 pub use numa_rt_runtime::{locality, runtime, task};
 pub use numa_rt_runtime::{spawn, spawn_blocking, spawn_local, spawn_on, Runtime};
 
