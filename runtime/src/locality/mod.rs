@@ -33,6 +33,7 @@ mod cost;
 pub(crate) mod hop;
 mod memory;
 mod metrics;
+mod net;
 mod target;
 
 pub use cost::{Bound, CostSource, CostTable, LOCAL_COST};
