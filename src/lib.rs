@@ -12,6 +12,12 @@ pub use numa_rt_runtime::{fs, io, net, time};
 pub use numa_rt_runtime::{locality, runtime, task};
 pub use numa_rt_runtime::{spawn, spawn_blocking, spawn_local, spawn_on, Runtime};
 
+#[cfg(feature = "hyper")]
+pub mod hyper;
+#[cfg(feature = "hyper")]
+pub use crate::hyper::serve;
+pub mod signal;
+
 pub use numa_rt_macros::{locality, main, test, Target};
 pub use numa_rt_runtime::uses;
 
