@@ -14,6 +14,7 @@ mod allocator;
 pub mod devices;
 mod io_suite;
 mod io_uring;
+mod locality;
 mod placement;
 mod scheduler;
 mod topology;
@@ -101,6 +102,7 @@ pub const CHECKS: &[Check] = &[
     check("strict_tasks_stay", scheduler::strict_tasks_stay),
     check("node_memory_lands", allocator::node_memory_lands),
     check("memory_kinds_resolve", allocator::memory_kinds_resolve),
+    check("targets_pull_tasks", locality::targets_pull_tasks),
     check("io_on_io_uring", io_suite::on_io_uring),
     sandboxed(
         "io_on_epoll_forced",
