@@ -33,17 +33,19 @@ use numa_rt::runtime::Builder;
 use numa_rt::signal::unix::{signal, SignalKind};
 use serde::Serialize;
 
-struct Args {
+/// Command-line options.
+pub(crate) struct Args {
     addr: String,
     workers: Option<usize>,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// Parses the options after the program name.
+pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:3000".to_string(),
         workers: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = argv.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
@@ -111,13 +113,17 @@ async fn shutdown_signal(
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
+    match parse_args(std::env::args().skip(1)) {
+        Ok(args) => run(args),
         Err(e) => {
             eprintln!("axum: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
+    }
+}
+
+/// Runs the server until it stops (the integration tests call this too).
+pub(crate) fn run(args: Args) -> ExitCode {
     let mut builder = Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = args.workers {

@@ -19,17 +19,19 @@ use numa_rt::hyper::{Timer, TokioIo};
 use numa_rt::net::TcpListener;
 use numa_rt::runtime::Builder;
 
-struct Args {
+/// Command-line options.
+pub(crate) struct Args {
     addr: String,
     workers: Option<usize>,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// Parses the options after the program name.
+pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:8080".to_string(),
         workers: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = argv.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
@@ -81,13 +83,17 @@ async fn accept_loop(listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
+    match parse_args(std::env::args().skip(1)) {
+        Ok(args) => run(args),
         Err(e) => {
             eprintln!("http: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
+    }
+}
+
+/// Runs the server until it stops (the integration tests call this too).
+pub(crate) fn run(args: Args) -> ExitCode {
     let mut builder = Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = args.workers {
