@@ -60,6 +60,7 @@ mod memattr;
 mod node;
 mod nodes;
 pub mod parse;
+pub mod probe;
 mod root;
 mod synthetic;
 mod sysfs;
