@@ -20,6 +20,8 @@ pub enum Command {
     Version,
     /// `numa-rt topo ...`.
     Topo(TopoArgs),
+    /// `numa-rt probe ...`.
+    Probe(crate::probe_args::ProbeArgs),
 }
 
 /// Options of `numa-rt topo`.
@@ -42,6 +44,8 @@ Usage: numa-rt <command> [options]
 Commands:
   topo    Show the NUMA topology the runtime sees (nodes, CPUs, caches,
           memory, distances, HMAT attributes, memory tiers, devices)
+  probe   Measure core-to-core latency and find latency domains the
+          kernel does not report (hidden NUMA, cache groups)
 
 Options:
   -h, --help       Print help (also: numa-rt help <command>,
@@ -92,13 +96,15 @@ where
         Some("help") => match args.next() {
             None => Ok(Command::Help(MAIN_HELP)),
             Some(topic) if topic == "topo" => Ok(Command::Help(TOPO_HELP)),
+            Some(topic) if topic == "probe" => Ok(Command::Help(crate::probe_args::PROBE_HELP)),
             Some(topic) => Err(CliError::usage(format!(
-                "no help for '{}' (commands: topo)",
+                "no help for '{}' (commands: topo, probe)",
                 topic.to_string_lossy()
             ))),
         },
         Some("-V" | "--version") => Ok(Command::Version),
         Some("topo") => parse_topo(args),
+        Some("probe") => crate::probe_args::parse(args),
         Some(flag) if flag.starts_with('-') => Err(CliError::usage(format!(
             "unknown option '{flag}' (see 'numa-rt --help')"
         ))),

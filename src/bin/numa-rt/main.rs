@@ -5,6 +5,7 @@
 //! numa-rt topo --root DIR      the same for a saved sysfs/procfs tree
 //! numa-rt topo --json          machine-readable (hwloc's shape)
 //! numa-rt topo --svg FILE      a picture
+//! numa-rt probe [--quick]      core-to-core latency and latency domains
 //! ```
 //!
 //! Errors are one line on stderr; the exit status is 2 for a usage error
@@ -15,6 +16,11 @@
 mod args;
 mod error;
 mod output;
+mod probe;
+mod probe_args;
+mod probe_json;
+mod probe_svg;
+mod probe_text;
 mod topo;
 mod topo_json;
 mod topo_svg;
@@ -40,5 +46,6 @@ fn run() -> Result<(), CliError> {
         Command::Help(text) => output::stdout(text),
         Command::Version => output::stdout(&format!("numa-rt {}\n", env!("CARGO_PKG_VERSION"))),
         Command::Topo(opts) => topo::run(&opts),
+        Command::Probe(opts) => probe::run(&opts),
     }
 }

@@ -31,7 +31,7 @@ pub fn render(topo: &Topology) -> String {
     out
 }
 
-fn write_value(out: &mut String, value: &Value, depth: usize) {
+pub(crate) fn write_value(out: &mut String, value: &Value, depth: usize) {
     let pad = |depth: usize| "  ".repeat(depth);
     match value {
         Value::Object(map) if !map.is_empty() => {

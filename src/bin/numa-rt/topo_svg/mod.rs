@@ -9,7 +9,7 @@
 
 mod boxes;
 mod layout;
-mod style;
+pub(crate) mod style;
 
 use std::fmt::Write as _;
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-pub(super) const STYLE: &str = r##"<style>
+pub(crate) const STYLE: &str = r##"<style>
 .title { font-size: 18px; font-weight: bold; fill: #212529; }
 .sub { font-size: 12px; fill: #495057; }
 .node { fill: #f8f9fa; stroke: #343a40; stroke-width: 1.5; }
@@ -26,7 +26,7 @@ pub(super) const STYLE: &str = r##"<style>
 "##;
 
 /// Green for the nearest remote distance, red for the farthest.
-pub(super) fn distance_color(d: u32, lo: u32, hi: u32) -> String {
+pub(crate) fn distance_color(d: u32, lo: u32, hi: u32) -> String {
     let t = if hi > lo {
         f64::from(d.saturating_sub(lo)) / f64::from(hi - lo)
     } else {
@@ -44,7 +44,7 @@ pub(super) fn distance_color(d: u32, lo: u32, hi: u32) -> String {
 
 /// Light background for a matrix cell: white for the smallest value,
 /// deeper orange for larger ones.
-pub(super) fn heat(v: u32, lo: u32, hi: u32) -> String {
+pub(crate) fn heat(v: u32, lo: u32, hi: u32) -> String {
     let t = if hi > lo {
         f64::from(v.saturating_sub(lo)) / f64::from(hi - lo)
     } else {
@@ -55,7 +55,7 @@ pub(super) fn heat(v: u32, lo: u32, hi: u32) -> String {
     format!("#ff{:02x}{:02x}", g as u8, b as u8)
 }
 
-pub(super) fn text(svg: &mut String, x: f64, y: f64, class: &str, content: &str) {
+pub(crate) fn text(svg: &mut String, x: f64, y: f64, class: &str, content: &str) {
     let _ = writeln!(
         svg,
         r#"<text class="{class}" x="{x:.1}" y="{y:.1}" xml:space="preserve">{}</text>"#,
@@ -64,7 +64,7 @@ pub(super) fn text(svg: &mut String, x: f64, y: f64, class: &str, content: &str)
 }
 
 /// Escapes text for use in SVG content and attribute values.
-pub(super) fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
