@@ -75,3 +75,56 @@ pub fn confidence_meaning(split: bool) -> &'static str {
         "share of measured pairs within 10% of the median latency (1 = uniform machine)"
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use numa_rt::topology::probe::{LatencyMatrix, Measurement, Probe, ProbeConfig};
+    use numa_rt::topology::{CpuSet, Topology};
+
+    /// A probe of a hidden two-socket VM: one node of 8 CPUs, CPUs 0-3 and
+    /// 4-7 on different sockets, CPU 7 not allowed.
+    pub(crate) fn hidden_two_socket() -> Probe {
+        let mut matrix = LatencyMatrix::new((0..8).collect());
+        for i in 0..7usize {
+            for j in i + 1..7 {
+                let base = if i / 4 == j / 4 { 48.0 } else { 131.0 };
+                matrix.set(i, j, base + ((i * 7 + j * 3) % 5) as f64);
+            }
+        }
+        let measurement = Measurement {
+            matrix,
+            probed: "0-6".parse().unwrap(),
+            not_allowed: "7".parse().unwrap(),
+            sampled: false,
+            timed_out: 0,
+            elapsed: Duration::from_millis(20),
+        };
+        let topo = Topology::single_node("0-6".parse::<CpuSet>().unwrap(), 1 << 30);
+        Probe::from_measurement(measurement, &[], &topo)
+    }
+
+    pub(crate) fn report(probe: &Probe) -> super::Report<'_> {
+        super::Report {
+            probe,
+            config: Box::leak(Box::new(ProbeConfig::quick())),
+            quick: true,
+        }
+    }
+
+    #[test]
+    fn hidden_domains_are_reported_in_text() {
+        let probe = hidden_two_socket();
+        let text = crate::probe_text::render(&report(&probe));
+        assert!(text.contains("Latency domains: 2"), "{text}");
+        assert!(text.contains("domain 0: CPUs 0-3"), "{text}");
+        assert!(text.contains("domain 1: CPUs 4-6"), "{text}");
+        assert!(text.contains("2 latency domains inside node 0"), "{text}");
+        assert!(
+            text.contains("Not allowed to this process (null): CPUs 7"),
+            "{text}"
+        );
+        assert!(text.contains("memory cannot be bound"), "{text}");
+    }
+}

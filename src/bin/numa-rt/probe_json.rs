@@ -113,3 +113,27 @@ fn to_value(report: &Report<'_>) -> Value {
         "memory_note": MEMORY_NOTE,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::tests::{hidden_two_socket, report};
+
+    #[test]
+    fn shape() {
+        let probe = hidden_two_socket();
+        let json: Value = serde_json::from_str(&render(&report(&probe))).unwrap();
+        let matrix = json["matrix"].as_array().unwrap();
+        assert_eq!(matrix.len(), 8);
+        assert!(matrix[7].as_array().unwrap().iter().all(Value::is_null));
+        assert!(matrix[0][0].is_null());
+        assert_eq!(matrix[0][4], matrix[4][0]);
+        assert_eq!(json["domains"], json!([[0, 1, 2, 3], [4, 5, 6]]));
+        assert!(json["confidence"].as_f64().unwrap() > 0.99);
+        assert_eq!(
+            json["comparison"]["domains_per_node"],
+            json!([{"node": 0, "domains": 2}])
+        );
+        assert_eq!(json["not_allowed"], json!([7]));
+    }
+}

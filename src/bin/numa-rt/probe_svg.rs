@@ -11,7 +11,12 @@ use crate::probe::{Report, MEMORY_NOTE};
 use crate::topo_svg::style::{escape, heat, text, STYLE};
 
 const MARGIN: f64 = 30.0;
-const HEADER_H: f64 = 70.0;
+/// Height of the title, before the summary lines.
+const TITLE_H: f64 = 52.0;
+/// Height of one line of small text.
+const LINE: f64 = 17.0;
+/// Rough width of a character of small text (~0.6 em at 11-12 px).
+const CHAR_W: f64 = 7.0;
 /// Room for the row and column labels.
 const LABEL: f64 = 44.0;
 /// Largest side of the whole grid.
@@ -39,9 +44,36 @@ pub fn render(report: &Report<'_>) -> String {
         (GRID_MAX / n as f64).clamp(4.0, 36.0)
     };
     let grid = cell * n as f64;
-    let width = (MARGIN * 2.0 + LABEL + grid).max(620.0);
-    let legend_y = HEADER_H + LABEL + grid + 30.0;
-    let height = legend_y + 80.0;
+
+    let summary = match (probe.domains.len(), probe.clustering.confidence) {
+        (0, _) => "no pair measured".to_string(),
+        (1, Some(c)) => format!("one latency domain, uniformity {c:.2}"),
+        (1, None) => "one latency domain (too few CPUs to split)".to_string(),
+        (k, c) => format!(
+            "{k} latency domains, confidence {}",
+            c.map_or("n/a".to_string(), |c| format!("{c:.3}"))
+        ),
+    };
+    let mut header = vec![summary];
+    header.extend(probe.comparison.sentences());
+    let (note_a, note_b) = MEMORY_NOTE.split_once(": ").unwrap_or((MEMORY_NOTE, ""));
+    let footer = [
+        format!("Note: {note_a}:"),
+        format!("{note_b}."),
+        "grey: not measured; blue outline: a latency domain".to_string(),
+    ];
+    let longest = header
+        .iter()
+        .chain(&footer)
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let header_h = TITLE_H + LINE * header.len() as f64 + 10.0;
+    let width = (MARGIN * 2.0 + LABEL + grid)
+        .max(MARGIN * 2.0 + CHAR_W * longest as f64)
+        .max(620.0);
+    let legend_y = header_h + LABEL + grid + 30.0;
+    let height = legend_y + 30.0 + LINE * footer.len() as f64;
     let (lo, hi) = m.range().unwrap_or((0.0, 0.0));
     let (lo_ns, hi_ns) = (lo.round() as u32, hi.round() as u32);
 
@@ -62,26 +94,12 @@ pub fn render(report: &Report<'_>) -> String {
         "title",
         "numa-rt probe: core-to-core latency (one-way ns)",
     );
-    let summary = match (probe.domains.len(), probe.clustering.confidence) {
-        (0, _) => "no pair measured".to_string(),
-        (1, Some(c)) => format!("one latency domain, uniformity {c:.2}"),
-        (1, None) => "one latency domain (too few CPUs to split)".to_string(),
-        (k, c) => format!(
-            "{k} latency domains, confidence {}",
-            c.map_or("n/a".to_string(), |c| format!("{c:.3}"))
-        ),
-    };
-    let findings = probe.comparison.sentences().join("; ");
-    text(
-        &mut svg,
-        MARGIN,
-        52.0,
-        "sub",
-        &format!("{summary}: {findings}"),
-    );
+    for (k, line) in header.iter().enumerate() {
+        text(&mut svg, MARGIN, TITLE_H + LINE * k as f64, "sub", line);
+    }
 
     let x0 = MARGIN + LABEL;
-    let y0 = HEADER_H + LABEL;
+    let y0 = header_h + LABEL;
     let label_every = (10.0 / cell).ceil().max(1.0) as usize;
     for (k, &cpu) in order.iter().enumerate() {
         if k % label_every != 0 {
@@ -158,15 +176,35 @@ pub fn render(report: &Report<'_>) -> String {
         scale_end,
         legend_y + 10.0,
         "legend",
-        &format!("{lo_ns} ns .. {hi_ns} ns; grey: not measured; blue outline: a latency domain"),
+        &format!("{lo_ns} ns .. {hi_ns} ns"),
     );
-    text(
-        &mut svg,
-        MARGIN,
-        legend_y + 34.0,
-        "legend",
-        &format!("Note: {MEMORY_NOTE}."),
-    );
+    for (k, line) in footer.iter().enumerate() {
+        text(
+            &mut svg,
+            MARGIN,
+            legend_y + 34.0 + LINE * k as f64,
+            "legend",
+            line,
+        );
+    }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::tests::{hidden_two_socket, report};
+
+    #[test]
+    fn heat_map_outlines_each_domain() {
+        let probe = hidden_two_socket();
+        let svg = render(&report(&probe));
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches(&format!("stroke=\"{OUTLINE}\"")).count(), 2);
+        // 7 probed CPUs: 49 cells, 7 of them (the diagonal) unmeasured.
+        assert_eq!(svg.matches("<title>").count(), 49);
+        assert_eq!(svg.matches(&format!("fill=\"{UNMEASURED}\"")).count(), 7);
+        assert!(svg.contains("2 latency domains inside node 0"));
+    }
 }

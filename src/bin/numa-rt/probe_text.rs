@@ -60,10 +60,18 @@ pub fn render(report: &Report<'_>) -> String {
     let cl = &probe.clustering;
     if probe.domains.is_empty() {
         out.push_str("Latency domains: none (no pair could be measured)\n");
+    } else if probe.domains.len() == 1 && cl.confidence.is_none() {
+        let _ = writeln!(
+            out,
+            "Latency domains: 1 (CPUs {}). Only one domain: too few CPUs measured to show a \
+             split.",
+            probe.domains[0]
+        );
     } else if probe.domains.len() == 1 {
         let _ = writeln!(
             out,
-            "Latency domains: 1. Only one domain: CPUs {} are alike, no hidden NUMA found.",
+            "Latency domains: 1 (CPUs {}). Only one domain: no group of CPUs is clearly \
+             closer to each other than to the rest; no hidden NUMA found.",
             probe.domains[0]
         );
     } else {
