@@ -134,3 +134,26 @@ fn errors_are_clear() {
     let help = success(&run(numa_rt().args(["help", "probe"])));
     assert!(help.contains("--quick"));
 }
+
+#[test]
+fn cpus_outside_the_affinity_are_null() {
+    let online = online_cpus();
+    let Ok(status) = Command::new("taskset").arg("-V").output() else {
+        eprintln!("skipped: taskset is not installed");
+        return;
+    };
+    assert!(status.status.success());
+    let first = online[0].to_string();
+    let out = run(Command::new("taskset")
+        .args(["-c", &first, env!("CARGO_BIN_EXE_numa-rt")])
+        .args(["probe", "--quick", "--json"])
+        .env_remove("NUMA_RT_TOPOLOGY"));
+    let json: Value = serde_json::from_str(&success(&out)).unwrap();
+    let others: Vec<u64> = online[1..].to_vec();
+    assert_eq!(json["not_allowed"], serde_json::json!(others));
+    // One allowed CPU: no pair, every entry null, nothing to compare.
+    for row in json["matrix"].as_array().unwrap() {
+        assert!(row.as_array().unwrap().iter().all(Value::is_null));
+    }
+    assert_eq!(json["domains"], serde_json::json!([]));
+}

@@ -556,6 +556,25 @@ mod tests {
     }
 
     #[test]
+    fn large_machine_in_bounded_time() {
+        // 128 CPUs, 8 CCX of 16 over 2 sockets (20 / 70 / 150 ns).
+        let lat = |i: u32, j: u32| match (i / 16 == j / 16, i / 64 == j / 64) {
+            (true, _) => 20.0,
+            (false, true) => 70.0,
+            _ => 150.0,
+        };
+        let m = matrix(128, 0.08, 17, lat);
+        let started = std::time::Instant::now();
+        let c = cluster(&m, &[]);
+        let took = started.elapsed();
+        assert_eq!(c.domains.len(), 8);
+        assert_eq!(c.levels.len(), 2);
+        assert_eq!(c.levels[1].domains, sets(&["0-63", "64-127"]));
+        // Generous: debug build on a loaded 2-core machine.
+        assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    }
+
+    #[test]
     fn mann_whitney_counts_ties_half() {
         assert_eq!(mann_whitney(&[1.0, 2.0], &[3.0]), 1.0);
         assert_eq!(mann_whitney(&[1.0], &[1.0]), 0.5);
