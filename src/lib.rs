@@ -17,6 +17,8 @@ pub mod hyper;
 #[cfg(feature = "hyper")]
 pub use crate::hyper::serve;
 pub mod signal;
+#[cfg(feature = "tokio-compat")]
+pub mod compat;
 
 pub use numa_rt_macros::{locality, main, test, Target};
 pub use numa_rt_runtime::uses;
