@@ -28,6 +28,7 @@ mod compare;
 mod matrix;
 mod measure;
 mod pin;
+mod pools;
 
 use std::fmt;
 use std::io;
@@ -40,6 +41,7 @@ pub use cluster::{cluster, Clustering, Level, MIN_CONFIDENCE, MIN_RATIO, UNIFORM
 pub use compare::Comparison;
 pub use matrix::LatencyMatrix;
 pub use measure::{choose_cpus, measure, Measurement, ProbeConfig};
+pub use pools::pool_topology;
 
 /// Why the probe could not run.
 #[derive(Debug)]
@@ -121,6 +123,14 @@ impl Probe {
             domains,
             comparison,
         }
+    }
+
+    /// A topology with one node per piece of a kernel node cut by the
+    /// domains, to run one pool per hidden domain
+    /// (`Builder::topology(...)`); `None` when the domains cut no node.
+    /// See [`pool_topology`] for what it keeps and what it drops.
+    pub fn pool_topology(&self, base: &Topology) -> Option<Topology> {
+        pool_topology(base, &self.domains, &self.measurement.matrix)
     }
 }
 
