@@ -232,3 +232,76 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
         std::thread::yield_now();
     }
 }
+
+#[test]
+fn full_device_is_enospc() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("no /dev/full here: skipped");
+        return;
+    }
+    on_all(|| async {
+        let file = OpenOptions::new().write(true).open("/dev/full").await.unwrap();
+        let (r, buf) = file.write_all_at(vec![1; 4096], 0).await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(buf.len(), 4096);
+        let mut file = file;
+        let (r, _) = file.write_all(vec![1; 10]).await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENOSPC));
+    });
+}
+
+/// A read still in flight when its future is dropped keeps its buffer: a
+/// buffer allocated right after the drop (which would reuse freed memory)
+/// is not written by the kernel when the read completes later.
+#[test]
+fn dropped_read_keeps_its_buffer_until_completion() {
+    let dir = tmp();
+    on_all(move || {
+        let dir = dir.clone();
+        async move {
+            // Below the pipe capacity (64 KiB), so every write below fits
+            // whether the abandoned read took its data or was cancelled.
+            const LEN: usize = 16 * 1024;
+            let path = dir.path().join(format!("fifo-{}", rand_suffix()));
+            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            // Read-write, so opening does not wait for a writer and the
+            // read blocks until data comes.
+            let mut reader = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .await
+                .unwrap();
+            let pending = numa_rt_runtime::time::timeout(
+                std::time::Duration::from_millis(20),
+                reader.read(Vec::with_capacity(LEN)),
+            )
+            .await;
+            assert!(pending.is_err(), "the FIFO read should still be in flight");
+            let fresh: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; LEN]).collect();
+            let mut writer = OpenOptions::new().write(true).open(&path).await.unwrap();
+            let (r, _) = writer.write_all(vec![0xAB; LEN]).await;
+            r.unwrap();
+            // Let the abandoned read complete (or be cancelled) meanwhile.
+            numa_rt_runtime::time::sleep(std::time::Duration::from_millis(20)).await;
+            for v in &fresh {
+                assert!(v.iter().all(|&b| b == 0), "kernel wrote into freed memory");
+            }
+            // The FIFO still works: drain what the abandoned read left.
+            let (r, _) = writer.write_all(vec![0xCD; 16]).await;
+            r.unwrap();
+            let (n, buf) = reader.read(Vec::with_capacity(2 * LEN)).await;
+            assert!(n.unwrap() > 0);
+            assert!(buf.iter().all(|&b| b == 0xAB || b == 0xCD));
+            std::fs::remove_file(&path).unwrap();
+        }
+    });
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
