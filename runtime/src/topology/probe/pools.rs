@@ -193,4 +193,35 @@ mod tests {
         let topo = pool_topology(&base, &sets(&["0-3", "4-7"]), &two_sockets()).unwrap();
         assert_eq!(topo.nodes()[0].cpus(), &sets(&["0-3,8-9"])[0]);
     }
+
+    #[test]
+    fn a_runtime_runs_one_pool_per_domain() {
+        let base = Topology::discover().unwrap();
+        let cpus: Vec<u32> = base.cpus().iter().take(2).collect();
+        if cpus.len() < 2 || base.cpu_nodes().count() != 1 {
+            return; // needs two usable CPUs on one kernel node
+        }
+        // A probe that found each CPU to be a domain of its own.
+        let mut m = LatencyMatrix::new(cpus.clone());
+        m.set(0, 1, 120.0);
+        let domains: Vec<CpuSet> = cpus.iter().map(|&c| CpuSet::from_iter([c])).collect();
+        let topo = pool_topology(&base, &domains, &m).unwrap();
+        let rt = crate::runtime::Builder::new_multi_thread()
+            .topology(topo)
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let second = NodeId::new(1);
+        let (node, cpu) = rt.block_on(async move {
+            crate::spawn_on(second, async {
+                // SAFETY: sched_getcpu has no preconditions.
+                let cpu = unsafe { libc::sched_getcpu() };
+                (crate::task::current_node(), cpu)
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(node, Some(second));
+        assert_eq!(cpu, cpus[1] as i32, "pinned to the second domain's CPU");
+    }
 }
