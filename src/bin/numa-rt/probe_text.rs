@@ -113,6 +113,17 @@ pub fn render(report: &Report<'_>) -> String {
     for sentence in probe.comparison.sentences() {
         let _ = writeln!(out, "  - {sentence}");
     }
+    if probe
+        .comparison
+        .domains_per_node
+        .iter()
+        .any(|&(_, k)| k > 1)
+    {
+        out.push_str(
+            "\nTo run one worker pool per latency domain: Probe::pool_topology, then \
+             runtime::Builder::topology.\n",
+        );
+    }
     let _ = writeln!(out, "\nNote: {MEMORY_NOTE}.");
     out
 }
