@@ -239,10 +239,9 @@ fn measure_pair(
         let initiator = thread::Builder::new()
             .name(format!("numa-rt-probe-{a}"))
             .spawn_scoped(s, || -> io::Result<Option<Vec<f64>>> {
-                let result =
-                    pin_current_thread(a).map(|()| initiate(&line.0, &state.0, config, deadline));
-                stop.0.store(true, Ordering::Release);
-                result
+                // The responder stops however this thread ends.
+                let _stop = StopOnDrop(&stop.0);
+                pin_current_thread(a).map(|()| initiate(&line.0, &state.0, config, deadline))
             });
         let initiator = match initiator {
             Ok(handle) => handle,
@@ -262,6 +261,15 @@ fn measure_pair(
         }
         Ok(median(&samples))
     })
+}
+
+/// Tells the responder to stop when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Joins a probe thread; a panic there (none is expected) becomes an error.
