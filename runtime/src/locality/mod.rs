@@ -33,6 +33,7 @@ mod cost;
 pub(crate) mod hop;
 mod memory;
 mod metrics;
+mod near;
 mod net;
 mod target;
 
@@ -40,6 +41,7 @@ pub use cost::{Bound, CostSource, CostTable, LOCAL_COST};
 pub use hop::{hop, Hop, OnTarget};
 pub use memory::MemoryRegion;
 pub use metrics::{metrics, LocalityMetrics};
+pub use near::{memory_node_near, NodeBoxNear, NodeVecNear};
 pub use target::{Bandwidth, Target, Targets, Weighted, WEIGHT_UNIT};
 
 use crate::topology::{NodeSet, Topology};
