@@ -15,6 +15,7 @@
 
 use crate::os::{Os, OsError};
 use crate::placement;
+use crate::remote::ReadyList;
 use crate::segment::{page_of, segment_of, Block, Kind, Page, Segment, EMPTY_PAGE};
 use crate::size_class::CLASSES;
 use crate::NodeId;
@@ -145,7 +146,7 @@ pub(crate) struct Heap {
     /// Pages with no free block.
     full: PageList,
     /// Full pages that received remote frees (pushed by other threads).
-    ready: AtomicPtr<Page>,
+    ready: ReadyList<Page>,
     /// Segments per kind: with free pages, full, empty.
     segments: [[SegList; 3]; 2],
     /// Held while segments or their pages change state, so statistics can
@@ -191,7 +192,7 @@ impl Heap {
                 pages: [empty; CLASSES],
                 queues: [const { PageList::new() }; CLASSES],
                 full: PageList::new(),
-                ready: AtomicPtr::new(ptr::null_mut()),
+                ready: ReadyList::new(),
                 segments: [const { [const { SegList::new() }; 3] }; 2],
                 lock: Mutex::new(()),
                 ticks: 0,
@@ -328,10 +329,9 @@ impl Heap {
             }
             (*page).in_full = true;
             self.full.push_back(page);
-            (*page).full_flag.store(true, Ordering::SeqCst);
             // A remote free between our last collect and the flag store saw
             // the flag clear and told nobody: look again ourselves.
-            if !(*page).thread_free.load(Ordering::SeqCst).is_null() {
+            if (*page).thread_free.mark_full() {
                 self.unfull(page);
             }
         }
@@ -345,7 +345,7 @@ impl Heap {
     unsafe fn unfull(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            (*page).full_flag.store(false, Ordering::SeqCst);
+            (*page).thread_free.clear_full();
             (*page).in_full = false;
             self.full.remove(page);
             let class = (*page).class as usize;
@@ -358,21 +358,13 @@ impl Heap {
     /// # Safety
     /// Owner only.
     unsafe fn drain_ready(&mut self) {
-        if self.ready.load(Ordering::Relaxed).is_null() {
-            return;
-        }
-        let mut page = self.ready.swap(ptr::null_mut(), Ordering::Acquire);
-        while !page.is_null() {
-            // SAFETY: pages on the ready list are ours and live; we read the
-            // link before clearing `ready_queued`, after which a freeing
-            // thread may push the page again.
-            unsafe {
-                let next = (*page).ready_next.load(Ordering::Relaxed);
-                (*page).ready_queued.store(false, Ordering::Release);
+        // SAFETY: pages on the ready list are ours and live, and each is
+        // moved only once it was yielded.
+        unsafe {
+            for page in self.ready.take() {
                 if (*page).in_full {
                     self.unfull(page);
                 }
-                page = next;
             }
         }
     }
@@ -598,19 +590,8 @@ pub(crate) unsafe fn free_block(p: *mut u8, tid: usize) -> Option<NodeId> {
 unsafe fn free_remote(heap: *mut Heap, page: *mut Page, p: *mut u8) {
     // SAFETY: the caller guarantees the block belongs to `page` of `heap`.
     unsafe {
-        if (*page).push_remote(p as *mut Block)
-            && !(*page).ready_queued.swap(true, Ordering::AcqRel)
-        {
-            let ready = &(*heap).ready;
-            let mut head = ready.load(Ordering::Relaxed);
-            loop {
-                (*page).ready_next.store(head, Ordering::Relaxed);
-                match ready.compare_exchange_weak(head, page, Ordering::Release, Ordering::Relaxed)
-                {
-                    Ok(_) => break,
-                    Err(h) => head = h,
-                }
-            }
+        if (*page).push_remote(p as *mut Block) {
+            (*heap).ready.push(page);
         }
     }
 }
@@ -731,7 +712,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert!(!h.ready.load(Ordering::Relaxed).is_null(), "owner was told");
+        assert!(!h.ready.is_empty(), "owner was told");
         let again: HashSet<usize> = (0..40)
             // SAFETY: owner thread.
             .map(|_| unsafe { h.alloc(c, true) }.unwrap().as_ptr() as usize)

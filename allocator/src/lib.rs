@@ -36,9 +36,15 @@ mod node_vec;
 pub mod os;
 mod placement;
 mod raw;
+#[cfg(not(loom))]
+mod remote;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod remote;
 mod segment;
 mod size_class;
 mod stats;
+mod sync;
 mod thread;
 mod valgrind;
 

@@ -9,8 +9,10 @@
 
 use crate::heap::Heap;
 use crate::os::{self, Advice, BindPolicy, Os, OsError, PageSize};
+use crate::remote::{self, ReadyLink, ReadyNode, ThreadFree};
 use crate::size_class::{class_size, is_small_class};
 use crate::stats;
+pub(crate) use crate::sync::std::Block;
 use crate::NodeId;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
@@ -23,12 +25,6 @@ const SMALL_PAGE_SHIFT: u32 = 16;
 const MEDIUM_PAGE_SHIFT: u32 = 19;
 /// Most pages a segment holds (small pages).
 pub(crate) const MAX_PAGES: usize = SEGMENT_SIZE >> SMALL_PAGE_SHIFT;
-
-/// A free block: its first word links to the next one.
-#[repr(C)]
-pub(crate) struct Block {
-    pub(crate) next: *mut Block,
-}
 
 /// The two page sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,8 +55,8 @@ impl Kind {
 /// One page: blocks of one size class.
 ///
 /// Fields without atomics belong to the owning thread (the heap's thread);
-/// `thread_free` and the two flags are shared with freeing threads, and sit
-/// on their own cache line so remote frees do not bounce the owner's line.
+/// `thread_free` and `ready` are shared with freeing threads, and sit on
+/// their own cache line so remote frees do not bounce the owner's line.
 #[repr(C, align(128))]
 pub(crate) struct Page {
     /// Blocks ready for allocation (owner only).
@@ -87,14 +83,17 @@ pub(crate) struct Page {
     pub(crate) start: *mut u8,
     /// When the page was retired (ms, coarse clock).
     pub(crate) retired_at: u64,
-    /// Blocks freed by other threads, collected by the owner in batches.
-    pub(crate) thread_free: AtomicPtr<Block>,
-    /// Mirror of `in_full` that freeing threads read.
-    pub(crate) full_flag: AtomicBool,
-    /// The page is on its heap's ready list.
-    pub(crate) ready_queued: AtomicBool,
+    /// Blocks freed by other threads, collected by the owner in batches,
+    /// with the mirror of `in_full` that freeing threads read.
+    pub(crate) thread_free: ThreadFree,
     /// Link in the heap's ready list.
-    pub(crate) ready_next: AtomicPtr<Page>,
+    pub(crate) ready: ReadyLink<Page>,
+}
+
+impl ReadyNode for Page {
+    fn ready_link(&self) -> &ReadyLink<Page> {
+        &self.ready
+    }
 }
 
 /// A page that never has a free block: the initial "current page" of every
@@ -128,10 +127,14 @@ impl Page {
             prev: ptr::null_mut(),
             start: ptr::null_mut(),
             retired_at: 0,
-            thread_free: AtomicPtr::new(ptr::null_mut()),
-            full_flag: AtomicBool::new(false),
-            ready_queued: AtomicBool::new(false),
-            ready_next: AtomicPtr::new(ptr::null_mut()),
+            thread_free: ThreadFree {
+                head: AtomicPtr::new(ptr::null_mut()),
+                full: AtomicBool::new(false),
+            },
+            ready: ReadyLink {
+                queued: AtomicBool::new(false),
+                next: AtomicPtr::new(ptr::null_mut()),
+            },
         }
     }
 
@@ -166,24 +169,15 @@ impl Page {
     /// Owner only.
     #[inline]
     pub(crate) unsafe fn collect(&mut self) -> u32 {
-        if self.thread_free.load(Ordering::Relaxed).is_null() {
-            return 0;
-        }
-        let head = self.thread_free.swap(ptr::null_mut(), Ordering::Acquire);
+        let head = self.thread_free.take();
         if head.is_null() {
             return 0;
         }
-        let mut n = 1;
-        let mut tail = head;
-        // SAFETY: every block on the list was pushed by `free_remote` and is
-        // owned by this page; its link word was written before the push.
-        unsafe {
-            while !(*tail).next.is_null() {
-                tail = (*tail).next;
-                n += 1;
-            }
-            (*tail).next = self.free;
-        }
+        // SAFETY: every block on the list was pushed by `free_remote`, is
+        // owned by this page, and is ours now that we took the list.
+        let (n, tail) = unsafe { remote::walk(head) };
+        // SAFETY: as above; `tail` is the list's last block.
+        unsafe { (*tail).next = self.free };
         self.free = head;
         let used = self.used.load(Ordering::Relaxed);
         self.used.store(used - n, Ordering::Relaxed);
@@ -198,21 +192,8 @@ impl Page {
     /// `block` belongs to this page and is no longer used.
     #[inline]
     pub(crate) unsafe fn push_remote(&self, block: *mut Block) -> bool {
-        let mut head = self.thread_free.load(Ordering::Relaxed);
-        loop {
-            // SAFETY: the block is ours to write until the push publishes it.
-            unsafe { (*block).next = head };
-            match self.thread_free.compare_exchange_weak(
-                head,
-                block,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(h) => head = h,
-            }
-        }
-        head.is_null() && self.full_flag.load(Ordering::SeqCst)
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.thread_free.push(block) }
     }
 }
 
@@ -404,8 +385,7 @@ impl Segment {
             p.next = ptr::null_mut();
             p.prev = ptr::null_mut();
             p.start = start as *mut u8;
-            p.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
-            p.full_flag.store(false, Ordering::Relaxed);
+            p.thread_free.reset();
             (*seg).used_pages += 1;
             page
         }

@@ -1,0 +1,9 @@
+//! The lists of `lists.rs` on loom primitives, for the models in
+//! `tests/loom_*.rs`. Only built with `--cfg loom`.
+
+pub use crate::sync::loom as sync;
+
+#[path = "lists.rs"]
+mod lists;
+
+pub use lists::{walk, Drain, ReadyLink, ReadyList, ReadyNode, ThreadFree};
