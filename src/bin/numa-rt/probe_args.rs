@@ -38,6 +38,9 @@ over the rest are probed, and the others join the domain of a probed CPU
 sharing their cache. Each pair has a time budget; pairs that run out of it
 are left unmeasured (null).
 
+Absolute numbers need an optimized build (cargo run --release -- probe): a
+debug build's unoptimized atomics add tens of ns per transfer.
+
 A domain found only by the probe can group threads, but memory cannot be
 bound to it: the kernel allocates by the nodes it knows.
 
