@@ -174,22 +174,29 @@ impl Poller {
         // once; such an event finds nobody and is ignored.
     }
 
-    /// Waits up to `timeout` (`None`: forever) and collects the waiters
-    /// made ready into `out`.
-    pub(crate) fn wait(
-        &mut self,
-        timeout: Option<Duration>,
-        out: &mut Vec<(u64, Completion)>,
-    ) -> io::Result<()> {
+    /// What a wait needs outside the driver's lock: `None` when there is
+    /// nothing to wait for (a zero timeout and no waiters).
+    pub(crate) fn begin_wait(&mut self, timeout: Option<Duration>) -> Option<WaitCall> {
         if timeout == Some(Duration::ZERO) && self.by_key.is_empty() {
-            return Ok(());
+            return None;
         }
-        self.events.clear();
-        let cap = self.events.capacity() as libc::c_int;
-        let n = self.epoll_wait(timeout, cap)?;
-        // SAFETY: the kernel initialised the first `n` entries.
-        unsafe { self.events.set_len(n) };
-        let events = std::mem::take(&mut self.events);
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        if events.capacity() == 0 {
+            events.reserve(256);
+        }
+        Some(WaitCall {
+            epfd: self.epfd.as_raw_fd(),
+            events,
+            pwait2: self.pwait2,
+            timeout,
+        })
+    }
+
+    /// Collects the waiters made ready by a finished `WaitCall` into `out`.
+    pub(crate) fn finish_wait(&mut self, call: WaitCall, out: &mut Vec<(u64, Completion)>) {
+        let WaitCall { events, pwait2, .. } = call;
+        self.pwait2 = pwait2;
         for ev in &events {
             let (token, ready) = (ev.u64, ev.events);
             if token == WAKE_TOKEN {
@@ -223,11 +230,43 @@ impl Poller {
             }
         }
         self.events = events;
+    }
+
+    fn drain_wake(&self) {
+        let mut buf: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64 from our
+        // non-blocking eventfd.
+        unsafe {
+            libc::read(
+                self.wake_fd,
+                (&mut buf as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+}
+
+/// One `epoll_pwait2` (or `epoll_wait`) call, made without holding the
+/// driver's lock so other threads can still drop their interests.
+pub(crate) struct WaitCall {
+    epfd: RawFd,
+    events: Vec<libc::epoll_event>,
+    pwait2: bool,
+    timeout: Option<Duration>,
+}
+
+impl WaitCall {
+    /// Blocks until events arrive or the timeout passes.
+    pub(crate) fn wait(&mut self) -> io::Result<()> {
+        let cap = self.events.capacity() as libc::c_int;
+        let n = self.epoll_wait(self.timeout, cap)?;
+        // SAFETY: the kernel initialised the first `n` entries.
+        unsafe { self.events.set_len(n) };
         Ok(())
     }
 
     fn epoll_wait(&mut self, timeout: Option<Duration>, cap: libc::c_int) -> io::Result<usize> {
-        let epfd = self.epfd.as_raw_fd();
+        let epfd = self.epfd;
         let buf = self.events.as_mut_ptr();
         if self.pwait2 {
             let ts = timeout.map(|t| libc::timespec {
@@ -275,19 +314,6 @@ impl Poller {
             return Err(e);
         }
         Ok(r as usize)
-    }
-
-    fn drain_wake(&self) {
-        let mut buf: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from our
-        // non-blocking eventfd.
-        unsafe {
-            libc::read(
-                self.wake_fd,
-                (&mut buf as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
     }
 }
 

@@ -143,6 +143,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 thread_local! {
     static CURRENT: RefCell<Option<Driver>> = const { RefCell::new(None) };
+    /// The driver whose completions this thread is dispatching right now.
+    static DISPATCHING: std::cell::Cell<*const Inner> = const { std::cell::Cell::new(std::ptr::null()) };
 }
 
 impl std::fmt::Debug for Driver {
@@ -189,10 +191,19 @@ impl Driver {
         self.inner.config.backend
     }
 
-    /// A shareable waker for this driver (for a `Parker`).
+    /// A shareable waker for this driver (for a `Parker`). It skips the
+    /// eventfd write when called from this driver's own dispatch (the
+    /// thread is awake and re-checks its queues right after).
     pub(crate) fn unparker(&self) -> Arc<dyn Fn() + Send + Sync> {
         let inner = self.inner.clone();
-        Arc::new(move || inner.wake.unpark())
+        Arc::new(move || {
+            let own = DISPATCHING
+                .try_with(|d| d.get() == Arc::as_ptr(&inner))
+                .unwrap_or(false);
+            if !own {
+                inner.wake.unpark();
+            }
+        })
     }
 
     fn is_current(&self) -> bool {
@@ -364,12 +375,27 @@ impl Driver {
             let mut kernel = lock(&self.inner.kernel);
             let result = match &mut *kernel {
                 Kernel::Uring(ring) => {
+                    // Only the owning thread touches the ring, so holding
+                    // the lock while blocked in the kernel stops no one.
                     for key in cancels {
                         ring.cancel(key as u64);
                     }
                     ring.wait(timeout, &mut completions)
                 }
-                Kernel::Epoll(p) => p.wait(timeout, &mut completions),
+                Kernel::Epoll(p) => match p.begin_wait(timeout) {
+                    None => Ok(()),
+                    Some(mut call) => {
+                        // Other threads drop interests while we sleep: wait
+                        // without the lock.
+                        drop(kernel);
+                        let r = call.wait();
+                        kernel = lock(&self.inner.kernel);
+                        if let Kernel::Epoll(p) = &mut *kernel {
+                            p.finish_wait(call, &mut completions);
+                        }
+                        r
+                    }
+                },
             };
             if let Err(e) = result {
                 // EINTR and friends: nothing to do but come back later.
@@ -409,8 +435,11 @@ impl Driver {
             state.timers.fire_due(Instant::now(), &mut wakers);
         }
         drop(garbage);
-        for w in wakers {
-            w.wake();
+        if !wakers.is_empty() {
+            let _dispatch = Dispatch::enter(&self.inner);
+            for w in wakers {
+                w.wake();
+            }
         }
     }
 
@@ -479,6 +508,28 @@ impl Drop for Inner {
                 }
             }
         }
+    }
+}
+
+/// Marks this thread as dispatching `inner`'s completions until dropped
+/// (restored even if a waker panics).
+struct Dispatch {
+    previous: *const Inner,
+}
+
+impl Dispatch {
+    fn enter(inner: &Arc<Inner>) -> Dispatch {
+        let previous = DISPATCHING
+            .try_with(|d| d.replace(Arc::as_ptr(inner)))
+            .unwrap_or(std::ptr::null());
+        Dispatch { previous }
+    }
+}
+
+impl Drop for Dispatch {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        let _ = DISPATCHING.try_with(|d| d.set(previous));
     }
 }
 
