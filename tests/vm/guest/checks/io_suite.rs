@@ -1,12 +1,15 @@
 //! numa_rt's I/O on each driver, from every node: TCP echo over loopback
-//! with clients pinned (`Strict`) to each node, and timers. The same suite
+//! and a file round trip (on the NVMe disk when the machine has one) from
+//! tasks pinned (`Strict`) to each node, and timers. The same suite
 //! runs three times (see `CHECKS`): plainly (io_uring), with
 //! `NUMA_RT_IO=epoll`, and under the seccomp filter refusing io_uring
 //! (epoll chosen automatically).
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use numa_rt::fs;
 use numa_rt::io::{current_backend, Backend};
 use numa_rt::locality::Strict;
 use numa_rt::net::{TcpListener, TcpStream};
@@ -50,8 +53,13 @@ fn suite(m: &Machine, want: Backend) -> Outcome {
         .filter(|n| !n.cpus.is_empty())
         .map(|n| (n.id, n.cpus.clone()))
         .collect();
+    let dir = m
+        .devices
+        .iter()
+        .find_map(|d| d.mount.clone())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     let result = rt.block_on(async move {
-        match timeout(SUITE_LIMIT, run(nodes, want)).await {
+        match timeout(SUITE_LIMIT, run(nodes, dir, want)).await {
             Ok(r) => r,
             Err(_) => Err(format!("did not finish within {}s", SUITE_LIMIT.as_secs())),
         }
@@ -62,7 +70,7 @@ fn suite(m: &Machine, want: Backend) -> Outcome {
     }
 }
 
-async fn run(nodes: Vec<(u32, Vec<u32>)>, want: Backend) -> Result<String, String> {
+async fn run(nodes: Vec<(u32, Vec<u32>)>, dir: PathBuf, want: Backend) -> Result<String, String> {
     let backend = numa_rt::spawn(async { current_backend() })
         .await
         .map_err(|e| format!("backend probe task: {e}"))?;
@@ -102,6 +110,21 @@ async fn run(nodes: Vec<(u32, Vec<u32>)>, want: Backend) -> Result<String, Strin
             .map_err(|e| format!("client on node {node}: {e}"))?
             .map_err(|e| format!("client on node {node}: {e}"))?;
     }
+    let mut files = Vec::new();
+    for (node, _) in &nodes {
+        let node = *node;
+        let path = dir.join(format!("numa-vm-{want:?}-node{node}.bin"));
+        files.push((
+            node,
+            numa_rt::spawn_on(Strict(NodeId::new(node)), file_round_trip(path, node)),
+        ));
+    }
+    for (node, handle) in files {
+        handle
+            .await
+            .map_err(|e| format!("file task on node {node}: {e}"))?
+            .map_err(|e| format!("file on node {node}: {e}"))?;
+    }
     server
         .await
         .map_err(|e| format!("server task: {e}"))?
@@ -127,8 +150,39 @@ async fn run(nodes: Vec<(u32, Vec<u32>)>, want: Backend) -> Result<String, Strin
     }
     Ok(format!(
         "{want:?}: {clients} clients (one per node) x {ROUNDS} x {MESSAGE} B echoed intact \
-         on their nodes; sleep {slept:.1?}, timeout after {waited:.1?}"
+         on their nodes; a file per node in {} written and read back; sleep {slept:.1?}, \
+         timeout after {waited:.1?}",
+        dir.display()
     ))
+}
+
+/// Writes 256 KiB to `path`, reads it back, compares, removes the file.
+async fn file_round_trip(path: PathBuf, node: u32) -> Result<(), String> {
+    let name = |p: &Path| p.display().to_string();
+    let data: Vec<u8> = (0..256 * 1024)
+        .map(|i| (i * 13 + node as usize) as u8)
+        .collect();
+    fs::write(&path, &data)
+        .await
+        .map_err(|e| format!("write {}: {e}", name(&path)))?;
+    let back = fs::read(&path)
+        .await
+        .map_err(|e| format!("read {}: {e}", name(&path)))?;
+    if back != data {
+        return Err(format!(
+            "{}: read back {} bytes that differ",
+            name(&path),
+            back.len()
+        ));
+    }
+    fs::remove_file(&path)
+        .await
+        .map_err(|e| format!("remove {}: {e}", name(&path)))?;
+    let (_, on) = sys::getcpu().map_err(|e| format!("getcpu: {e}"))?;
+    if on != node {
+        return Err(format!("file task for node {node} ended on node {on}"));
+    }
+    Ok(())
 }
 
 /// Echoes until the peer closes. (`read_owned` fills a buffer's spare
