@@ -4,6 +4,11 @@
 //!   1 KiB per iteration against an echo server in the same runtime
 //!   (numa_rt: owned-buffer ops; tokio: `AsyncReadExt`/`AsyncWriteExt`).
 //! - `timer_sleep_many`: 10,000 tasks each sleeping 1 ms, all at once.
+//! - `file_random_read_4k`: 64 tasks each doing 64 random 4 KiB reads of
+//!   a 256 MiB file in the page cache (64 reads in flight). numa_rt:
+//!   `File::read_at` (ring reads); tokio: a `tokio::fs::File` per task,
+//!   `seek` + `read_exact`; tokio_read_at: `spawn_blocking` of a std
+//!   `read_at` per read (the cheapest tokio can do).
 //!
 //! Both runtimes run `WORKERS` worker threads. `NUMA_RT_IO=epoll` measures
 //! numa_rt's epoll driver instead of io_uring.
@@ -130,7 +135,9 @@ mod tokio_side {
 
 fn tcp_echo_1k(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_echo_1k");
-    g.throughput(criterion::Throughput::Elements((CONNECTIONS * ROUNDS) as u64));
+    g.throughput(criterion::Throughput::Elements(
+        (CONNECTIONS * ROUNDS) as u64,
+    ));
 
     let rt = numa_rt_rt();
     let conns: Vec<Arc<numa_rt::net::TcpStream>> = rt.block_on(async {
@@ -218,5 +225,143 @@ fn timer_sleep_many(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tcp_echo_1k, timer_sleep_many);
+mod file_side {
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    pub const FILE_SIZE: u64 = 256 << 20;
+    pub const BLOCK: usize = 4096;
+    pub const IN_FLIGHT: usize = 64;
+    pub const READS_PER_TASK: usize = 64;
+
+    /// Removes the benchmark's file when dropped.
+    pub struct Scratch(pub PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// A 256 MiB file of non-zero bytes, written once and kept in the page
+    /// cache by the reads of the warm-up.
+    pub fn file() -> (Scratch, PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "numa-rt-bench-random-read-4k-{}",
+            std::process::id()
+        ));
+        let scratch = Scratch(path.clone());
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 253 + 1) as u8).collect();
+        for _ in 0..FILE_SIZE >> 20 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.sync_all().unwrap();
+        (scratch, path)
+    }
+
+    /// The `i`-th random block offset of task `task` (xorshift).
+    pub fn offset(task: usize, i: usize) -> u64 {
+        let mut x = (task as u64 + 1) * 0x9E37_79B9_7F4A_7C15 + i as u64;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % (FILE_SIZE / BLOCK as u64)) * BLOCK as u64
+    }
+}
+
+fn file_random_read_4k(c: &mut Criterion) {
+    use file_side::*;
+    let mut g = c.benchmark_group("file_random_read_4k");
+    g.throughput(criterion::Throughput::Elements(
+        (IN_FLIGHT * READS_PER_TASK) as u64,
+    ));
+    let (_dir, path) = file();
+
+    let rt = numa_rt_rt();
+    let file = Arc::new(rt.block_on(numa_rt::fs::File::open(&path)).unwrap());
+    g.bench_function("numa_rt", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..IN_FLIGHT)
+                    .map(|t| {
+                        let file = file.clone();
+                        numa_rt::spawn(async move {
+                            let mut buf = Vec::with_capacity(BLOCK);
+                            for i in 0..READS_PER_TASK {
+                                buf.clear();
+                                let (r, b) = file.read_at(buf, offset(t, i)).await;
+                                assert_eq!(r.unwrap(), BLOCK);
+                                buf = b;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+    drop(file);
+    drop(rt);
+
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..IN_FLIGHT)
+                    .map(|t| {
+                        let path = path.clone();
+                        tokio::spawn(async move {
+                            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                            let mut file = tokio::fs::File::open(&path).await.unwrap();
+                            let mut buf = vec![0u8; BLOCK];
+                            for i in 0..READS_PER_TASK {
+                                file.seek(std::io::SeekFrom::Start(offset(t, i)))
+                                    .await
+                                    .unwrap();
+                                file.read_exact(&mut buf).await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+    let std_file = Arc::new(std::fs::File::open(&path).unwrap());
+    g.bench_function("tokio_read_at", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..IN_FLIGHT)
+                    .map(|t| {
+                        let file = std_file.clone();
+                        tokio::spawn(async move {
+                            use std::os::unix::fs::FileExt;
+                            let mut buf = vec![0u8; BLOCK];
+                            for i in 0..READS_PER_TASK {
+                                let f = file.clone();
+                                buf = tokio::task::spawn_blocking(move || {
+                                    f.read_exact_at(&mut buf, offset(t, i)).unwrap();
+                                    buf
+                                })
+                                .await
+                                .unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tcp_echo_1k, timer_sleep_many, file_random_read_4k);
 criterion_main!(benches);
