@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,8 +94,8 @@ async fn reader(
     blocks: u64,
     seed: u64,
     stop: Arc<AtomicBool>,
-    done: Arc<AtomicU64>,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
+    let mut done = 0;
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut buf = Vec::with_capacity(BLOCK as usize);
     while !stop.load(Relaxed) {
@@ -106,9 +106,9 @@ async fn reader(
         let (r, b) = file.read_at(buf, (x % blocks) * BLOCK).await;
         buf = b;
         r?;
-        done.fetch_add(1, Relaxed);
+        done += 1;
     }
-    Ok(())
+    Ok(done)
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -157,30 +157,21 @@ fn run(args: Args) -> Result<(), String> {
             }
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let tasks: Vec<_> = (0..args.in_flight)
-            .map(|i| {
-                numa_rt::spawn(reader(
-                    file.clone(),
-                    blocks,
-                    i as u64 + 1,
-                    stop.clone(),
-                    done.clone(),
-                ))
-            })
+            .map(|i| numa_rt::spawn(reader(file.clone(), blocks, i as u64 + 1, stop.clone())))
             .collect();
         numa_rt::time::sleep(Duration::from_secs_f64(args.seconds)).await;
         stop.store(true, Relaxed);
+        let mut reads = 0;
         for t in tasks {
             match t.await {
-                Ok(Ok(())) => {}
+                Ok(Ok(n)) => reads += n,
                 Ok(Err(e)) => return Err(format!("read failed: {e}")),
                 Err(e) => return Err(format!("reader task failed: {e}")),
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        let reads = done.load(Relaxed);
         let backend = numa_rt::io::current_backend()
             .map(|b| format!("{b:?}"))
             .unwrap_or_else(|| "none".into());
