@@ -35,7 +35,9 @@ fn write_past_the_size_limit_is_efbig() {
             assert_eq!(buf.len(), 2 * LIMIT as usize);
             // Up to the limit was written; the file is still usable.
             assert_eq!(fs::metadata(&path).await.unwrap().len(), LIMIT);
-            let e = fs::write(&path, vec![1; LIMIT as usize + 1]).await.unwrap_err();
+            let e = fs::write(&path, vec![1; LIMIT as usize + 1])
+                .await
+                .unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EFBIG));
             fs::write(&path, b"small").await.unwrap();
             assert_eq!(fs::read(&path).await.unwrap(), b"small");

@@ -227,7 +227,11 @@ impl File {
         }
     }
 
-    async fn write_all_from(&self, mut buf: Vec<u8>, pos: Option<u64>) -> (io::Result<()>, Vec<u8>) {
+    async fn write_all_from(
+        &self,
+        mut buf: Vec<u8>,
+        pos: Option<u64>,
+    ) -> (io::Result<()>, Vec<u8>) {
         let mut done = 0;
         while done < buf.len() {
             let at = pos.map(|p| p + done as u64);
@@ -313,12 +317,9 @@ async fn write_blocking(
             // SAFETY: the kernel reads `data.len()` bytes from a live slice.
             let n = unsafe {
                 match pos {
-                    Some(p) => libc::pwrite(
-                        fd.raw(),
-                        data.as_ptr().cast(),
-                        data.len(),
-                        p as libc::off_t,
-                    ),
+                    Some(p) => {
+                        libc::pwrite(fd.raw(), data.as_ptr().cast(), data.len(), p as libc::off_t)
+                    }
                     None => libc::write(fd.raw(), data.as_ptr().cast(), data.len()),
                 }
             };

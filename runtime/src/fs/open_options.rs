@@ -114,7 +114,9 @@ impl OpenOptions {
             (false, _, true) => libc::O_WRONLY | libc::O_APPEND,
             (true, _, true) => libc::O_RDWR | libc::O_APPEND,
             (false, false, false) => {
-                return Err(invalid("neither read, write nor append access was asked for"))
+                return Err(invalid(
+                    "neither read, write nor append access was asked for",
+                ))
             }
         };
         let writable = self.write || self.append;
@@ -208,7 +210,11 @@ mod tests {
             f,
             libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC
         );
-        let f = OpenOptions::new().append(true).create_new(true).flags().unwrap();
+        let f = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .flags()
+            .unwrap();
         assert_eq!(
             f,
             libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC
