@@ -118,7 +118,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{} shards of {} MiB on nodes {}",
         shards.len(),
-        KEYS_PER_SHARD * 8 >> 20,
+        (KEYS_PER_SHARD * 8) >> 20,
         shards
             .iter()
             .map(|s| s.index.node().to_string())

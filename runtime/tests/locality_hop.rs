@@ -148,7 +148,12 @@ fn no_hop_outside_a_runtime() {
     let before = locality::metrics().refused_hops;
     // Polled by hand, as another executor would.
     let mut fut = pin!(hop(&N1));
-    let mut cx = Context::from_waker(Waker::noop());
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(None));
     // In a current-thread runtime's block_on.
     let rt = Builder::new_current_thread().build().unwrap();

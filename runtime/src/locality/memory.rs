@@ -165,7 +165,7 @@ mod tests {
         let table = crate::locality::CostTable::new(&topo);
         crate::locality::alloc_hook::install(&topo, &table);
         let v: NodeVec<u32> = NodeVec::new_on(NodeId::new(1)).unwrap();
-        let p = (&v).placement(&topo).unwrap();
+        let p = v.placement(&topo).unwrap();
         assert_eq!(p.home, NodeId::new(1));
     }
 }

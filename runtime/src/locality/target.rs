@@ -194,7 +194,7 @@ impl Targets {
         let mut allowed: NodeSet = std::iter::once(home).collect();
         for e in &self.entries {
             if table.initiator_index(e.node).is_some() {
-                allowed.insert(e.node.index() as u32);
+                allowed.insert(e.node.index());
             }
         }
         Ok(Placement {
@@ -293,7 +293,7 @@ impl Target for NodeSet {
                 ))
             })?;
         let mut allowed = self.clone();
-        allowed.insert(home.index() as u32);
+        allowed.insert(home.index());
         Ok(Placement {
             home,
             allowed,
