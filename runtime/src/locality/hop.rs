@@ -5,7 +5,8 @@
 //! new home as a request for the worker, wakes its task and returns
 //! `Pending`. When the poll ends, the task's home is set from the request,
 //! and the wake-up queues the task on the new home's pool (wake-to-home).
-//! The next poll runs there and the hop completes.
+//! The next poll runs there and the hop completes. A task stolen on its
+//! way by an idle node is sent on again, up to three times.
 //!
 //! Outside a multi-thread runtime's worker (another executor, `block_on`,
 //! a current-thread runtime) there is no hop: the future completes at once
@@ -81,10 +82,14 @@ pub struct Hop {
 #[derive(Clone, Copy, Debug)]
 enum State {
     Start { home: Home, node: NodeId },
-    Moving { pool: usize, node: NodeId },
+    Moving { home: Home, node: NodeId, tries: u8 },
     Refused,
     Done,
 }
+
+/// How many times a hop sends its task towards the target before giving up
+/// (the task was stolen on its way each time).
+const MAX_TRIES: u8 = 3;
 
 fn current_pool() -> Option<usize> {
     context::with_worker(|w| w.map(|w| w.pool))
@@ -100,18 +105,33 @@ impl Future for Hop {
                 // Even without moving, the task's home (and strictness)
                 // becomes the new placement.
                 let _ = REQUEST.try_with(|r| r.set(Some(home)));
-                let pool = home.pool as usize;
-                if current_pool() == Some(pool) {
+                if current_pool() == Some(home.pool as usize) {
                     self.state = State::Done;
                     return Poll::Ready(Some(node));
                 }
-                self.state = State::Moving { pool, node };
+                self.state = State::Moving {
+                    home,
+                    node,
+                    tries: 1,
+                };
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
-            State::Moving { pool, node } => {
-                if current_pool() == Some(pool) {
+            State::Moving { home, node, tries } => {
+                let here = current_pool();
+                if here == Some(home.pool as usize) {
                     metrics::count_hop();
+                } else if here.is_some() && tries < MAX_TRIES {
+                    // An idle node stole the task on its way: send it on
+                    // again rather than run the body off target.
+                    let _ = REQUEST.try_with(|r| r.set(Some(home)));
+                    self.state = State::Moving {
+                        home,
+                        node,
+                        tries: tries + 1,
+                    };
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 } else {
                     metrics::count_refused();
                 }
