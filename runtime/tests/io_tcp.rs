@@ -400,7 +400,8 @@ fn io_without_enable_io_is_an_error_not_a_panic() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let l = TcpListener::from_std(l).unwrap();
         let mut fut = Box::pin(l.accept());
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let waker = io_common::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(r) => r.map(drop).unwrap_err().to_string(),
             Poll::Pending => "pending".to_string(),

@@ -145,8 +145,8 @@ fn timer_survives_a_move_between_workers() {
 fn sleep_outside_a_runtime_panics_with_a_message() {
     let r = std::panic::catch_unwind(|| {
         let mut fut = Box::pin(time::sleep(Duration::from_secs(1)));
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
+        let waker = io_common::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
         let _ = fut.as_mut().poll(&mut cx);
     });
     let err = r.unwrap_err();

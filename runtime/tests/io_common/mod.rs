@@ -67,3 +67,12 @@ pub fn backend_of(driver: IoDriver) -> Backend {
         _ => Backend::Uring,
     }
 }
+
+/// A waker that does nothing (`Waker::noop` needs Rust 1.85; MSRV is 1.80).
+pub fn noop_waker() -> std::task::Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    std::task::Waker::from(std::sync::Arc::new(Noop))
+}

@@ -170,6 +170,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A waker that does nothing (`Waker::noop` needs Rust 1.85; MSRV is
+    /// 1.80).
+    fn noop_waker() -> Waker {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        Waker::from(Arc::new(Noop))
+    }
+
     #[test]
     fn fires_in_deadline_order_and_not_early() {
         let mut t = Timers::default();
@@ -179,10 +189,10 @@ mod tests {
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
         let mut out = Vec::new();
         t.fire_due(now, &mut out);
-        assert!(!soon.timer.register(std::task::Waker::noop()));
+        assert!(!soon.timer.register(&noop_waker()));
         t.fire_due(now + Duration::from_millis(1), &mut out);
-        assert!(soon.timer.register(std::task::Waker::noop()));
-        assert!(!late.timer.register(std::task::Waker::noop()));
+        assert!(soon.timer.register(&noop_waker()));
+        assert!(!late.timer.register(&noop_waker()));
         assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(10)));
     }
 
