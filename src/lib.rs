@@ -26,3 +26,8 @@ pub use numa_rt_runtime::uses;
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __private;
+
+/// The README's Rust examples, compiled and run as doc tests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
