@@ -75,7 +75,12 @@ fn build(root: &Path, tree: &Tree) {
         put(root, &format!("{dir}/distance"), &n.distance);
         if let Some(values) = &n.access0 {
             let init = format!("{dir}/access0/initiators");
-            let names = ["read_latency", "write_latency", "read_bandwidth", "write_bandwidth"];
+            let names = [
+                "read_latency",
+                "write_latency",
+                "read_bandwidth",
+                "write_bandwidth",
+            ];
             for (name, value) in names.iter().zip(values) {
                 write(root, &format!("{init}/{name}"), value);
             }
@@ -95,8 +100,16 @@ fn build(root: &Path, tree: &Tree) {
     put(root, "proc/cpuinfo", &tree.cpuinfo);
     let cg = "sys/fs/cgroup";
     put(root, &format!("{cg}/cgroup.controllers"), &tree.controllers);
-    put(root, &format!("{cg}/cpuset.cpus.effective"), &tree.cpuset_cpus);
-    put(root, &format!("{cg}/cpuset.mems.effective"), &tree.cpuset_mems);
+    put(
+        root,
+        &format!("{cg}/cpuset.cpus.effective"),
+        &tree.cpuset_cpus,
+    );
+    put(
+        root,
+        &format!("{cg}/cpuset.mems.effective"),
+        &tree.cpuset_mems,
+    );
     put(root, &format!("{cg}/cpuset.cpus"), &tree.cpuset_cpus);
     put(root, &format!("{cg}/cpuset.mems"), &tree.cpuset_mems);
 }

@@ -3,6 +3,9 @@
 
 pub use crate::sync::loom as sync;
 
+// Loaded twice on purpose: the point is that the model checks the very
+// source the allocator runs.
+#[allow(clippy::duplicate_mod)]
 #[path = "lists.rs"]
 mod lists;
 
