@@ -21,17 +21,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use numa_rt::alloc::NodeVec;
-use numa_rt::locality::{self, Placement, PlacementError, Target, Targets};
+use numa_rt::locality::{self, Placement, PlacementError, Strict, Target, Targets};
 use numa_rt::topology::Topology;
 use numa_rt::NodeId;
 
 /// Keys per shard: 2 Mi keys of 8 bytes = 16 MiB per node.
 const KEYS_PER_SHARD: u64 = 2 << 20;
 /// Queries in all, spread evenly over the shards.
-const QUERIES: u64 = 20_000;
+const QUERIES: u64 = 4_000;
 /// Lookups per query, in batches of `BATCH` (one poll each).
-const LOOKUPS: u64 = 64;
-const BATCH: u64 = 16;
+const LOOKUPS: u64 = 1024;
+const BATCH: u64 = 256;
 
 /// One node's part of the data.
 struct Shard {
@@ -126,7 +126,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .join(", ")
     );
 
-    // One client task per shard node issues queries for the next shard:
+    // One client task per shard node (strict: it stays there) issues
+    // queries for the next shard:
     // spawned where the client runs, each query hops to its shard's node
     // on its first poll (one node: no hop needed).
     let shards = Arc::new(shards);
@@ -135,7 +136,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let clients: Vec<_> = (0..shards.len())
             .map(|c| {
                 let shards = shards.clone();
-                numa_rt::spawn_on(shards[c].home, async move {
+                numa_rt::spawn_on(Strict(shards[c].home), async move {
                     let target = shards[(c + 1) % shards.len()].clone();
                     let queries: Vec<_> = (0..per_client)
                         .map(|q| numa_rt::spawn(query(target.clone(), q * 7 + c as u64)))
