@@ -54,7 +54,11 @@ pub fn extract_tarball(tarball: &Path, name: &str) -> PathBuf {
     if !dest.join(".complete").exists() {
         // Extract into a private folder, then move it into place, so tests
         // running in parallel never see a half-written tree.
-        let staging = base.join(format!(".{name}.{}", std::process::id()));
+        // The staging name is unique per process and per call, so threads
+        // of one test binary extracting the same tree do not collide.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let staging = base.join(format!(".{name}.{}.{call}", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(&staging).expect("create the staging folder");
         let file =
