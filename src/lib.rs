@@ -16,9 +16,9 @@ pub use numa_rt_runtime::{spawn, spawn_blocking, spawn_local, spawn_on, Runtime}
 pub mod hyper;
 #[cfg(feature = "hyper")]
 pub use crate::hyper::serve;
-pub mod signal;
 #[cfg(feature = "tokio-compat")]
 pub mod compat;
+pub mod signal;
 
 pub use numa_rt_macros::{locality, main, test, Target};
 pub use numa_rt_runtime::uses;

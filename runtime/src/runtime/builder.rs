@@ -337,7 +337,9 @@ impl Builder {
         if let Some(config) = io {
             // Several threads may drive this runtime in turn: no
             // single-issuer ring.
-            let _ = shared.io.set(Driver::new(config, false).map_err(driver_error)?);
+            let _ = shared
+                .io
+                .set(Driver::new(config, false).map_err(driver_error)?);
         }
         let handle = Handle {
             inner: Scheduler::CurrentThread(shared),
