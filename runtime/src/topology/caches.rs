@@ -16,12 +16,16 @@ const CPU_DIR: &str = "sys/devices/system/cpu";
 /// groups, and a CPU with no cache information forms a group of its own.
 /// Empty when no CPU has cache information.
 pub(crate) fn cache_domains(root: &FsRoot, usable: &CpuSet) -> Vec<CpuSet> {
+    let caches: Vec<(u32, Option<CpuSet>)> = usable
+        .iter()
+        .map(|cpu| (cpu, last_level_cache(root, cpu)))
+        .collect();
+    if caches.iter().all(|(_, shared)| shared.is_none()) {
+        return Vec::new();
+    }
     let mut domains: Vec<CpuSet> = Vec::new();
     let mut covered = CpuSet::new();
-    let mut any_info = false;
-    for cpu in usable {
-        let shared = last_level_cache(root, cpu);
-        any_info |= shared.is_some();
+    for (cpu, shared) in caches {
         if covered.contains(cpu) {
             continue;
         }
@@ -31,11 +35,8 @@ pub(crate) fn cache_domains(root: &FsRoot, usable: &CpuSet) -> Vec<CpuSet> {
             .difference(&covered);
         // A CPU always shares its own cache, even if the file forgets it.
         domain.insert(cpu);
-        covered = covered.union(&domain);
+        covered.union_with(&domain);
         domains.push(domain);
-    }
-    if !any_info {
-        return Vec::new();
     }
     domains
 }

@@ -149,6 +149,16 @@ impl<K> IdSet<K> {
         }
     }
 
+    /// Adds every member of `other` to `self`, in place.
+    pub fn union_with(&mut self, other: &Self) {
+        if self.words.len() < other.words.len() {
+            self.words.resize(other.words.len(), 0);
+        }
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
+    }
+
     /// The members of `self` that are not in `other`.
     pub fn difference(&self, other: &Self) -> Self {
         let mut words = self.words.clone();
@@ -376,6 +386,16 @@ mod tests {
             a.difference(&[70].into_iter().collect()),
             [1, 2, 3].into_iter().collect()
         );
+    }
+
+    #[test]
+    fn union_in_place() {
+        let mut a: CpuSet = [1, 200].into_iter().collect();
+        a.union_with(&[2, 3].into_iter().collect());
+        assert_eq!(a.to_string(), "1-3,200");
+        let mut b: CpuSet = [5].into_iter().collect();
+        b.union_with(&a);
+        assert_eq!(b.to_string(), "1-3,5,200");
     }
 
     #[test]

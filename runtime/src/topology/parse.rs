@@ -11,9 +11,10 @@ use std::fmt;
 use super::idset::IdSet;
 
 /// The largest CPU or node number accepted. The kernel's limit
-/// (`CONFIG_NR_CPUS`) is 8192 on common distributions; this leaves room while
-/// refusing absurd input that would allocate huge bitmaps.
-pub const MAX_ID: u32 = 1 << 20;
+/// (`CONFIG_NR_CPUS`) is at most 8192 on the architectures Linux supports
+/// today; 65535 leaves room while keeping a corrupt or hostile tree (say
+/// `online` = `0-999999`) from making discovery build huge bitmaps.
+pub const MAX_ID: u32 = (1 << 16) - 1;
 
 /// Why a list or mask could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -262,6 +262,33 @@ mod tests {
         assert_eq!(topo.source(), &Source::Root(b.to_owned()));
     }
 
+    /// A corrupt `online` list: numbers past the cap are an error naming
+    /// the file; the largest accepted range is discovered in bounded time
+    /// and memory (the fuzzer once found a quadratic blow-up here).
+    #[test]
+    fn huge_cpu_numbers_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path();
+        // No `cpuN/topology` directories: the `online` list is trusted.
+        fs::create_dir_all(b.join("sys/devices/system/cpu/cpu5/cache/index3")).unwrap();
+        write(b, "sys/devices/system/cpu/cpu5/cache/index3/level", "3\n");
+        write(
+            b,
+            "sys/devices/system/cpu/cpu5/cache/index3/shared_cpu_list",
+            "5\n",
+        );
+        write(b, "sys/devices/system/cpu/online", "5-565554\n");
+        let err = Topology::from_root(b).unwrap_err();
+        assert!(err.to_string().contains("online"), "{err}");
+
+        write(b, "sys/devices/system/cpu/online", "5-65535\n");
+        let start = std::time::Instant::now();
+        let topo = Topology::from_root(b).unwrap();
+        assert_eq!(topo.cpus().len(), 65531);
+        assert_eq!(topo.cache_domains().len(), 65531);
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    }
+
     #[test]
     fn cpuset_limits_cpus_and_nodes() {
         let dir = tempfile::tempdir().unwrap();
