@@ -30,6 +30,7 @@ use std::io;
 
 pub(crate) mod alloc_hook;
 mod cost;
+mod file;
 pub(crate) mod hop;
 mod memory;
 mod metrics;
@@ -92,6 +93,7 @@ impl Placement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlacementError {
     message: String,
+    no_targets: bool,
 }
 
 impl PlacementError {
@@ -99,7 +101,23 @@ impl PlacementError {
     pub fn new(message: impl Into<String>) -> PlacementError {
         PlacementError {
             message: message.into(),
+            no_targets: false,
         }
+    }
+
+    /// The targets named no node: resources whose place is unknown (a file
+    /// on tmpfs, a loopback socket) report nothing. Spawning falls back to
+    /// the default placement then.
+    pub(crate) fn no_targets() -> PlacementError {
+        PlacementError {
+            message: "cannot place a task on an empty set of targets".to_owned(),
+            no_targets: true,
+        }
+    }
+
+    /// Whether the targets named no node at all.
+    pub fn is_no_targets(&self) -> bool {
+        self.no_targets
     }
 }
 

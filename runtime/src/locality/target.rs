@@ -166,9 +166,7 @@ impl Targets {
     /// nodes are the home and every CPU node named in the set.
     pub fn resolve(&self, table: &CostTable) -> Result<Placement, PlacementError> {
         if self.entries.is_empty() {
-            return Err(PlacementError::new(
-                "cannot place a task on an empty set of targets",
-            ));
+            return Err(PlacementError::no_targets());
         }
         let mut indices = Vec::with_capacity(self.entries.len());
         for e in &self.entries {

@@ -107,7 +107,9 @@ impl Handle {
     }
 
     /// Spawns a task placed by `target` (a `NodeId`, `NodeSet`, `CpuSet`,
-    /// `Placement`, `Strict(..)` or any [`Target`]).
+    /// `Placement`, `Strict(..)` or any [`Target`]). A target that reports
+    /// no node (a file on tmpfs, a loopback socket) is spawned as by
+    /// [`spawn`](Self::spawn).
     ///
     /// # Panics
     /// When the target cannot be placed on this runtime's nodes (for
@@ -138,15 +140,22 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let placement = match &self.inner {
+            Scheduler::MultiThread(shared) => target.placement_in(&shared.topology, &shared.cost),
+            Scheduler::CurrentThread(shared) => target.placement(&shared.topology),
+        };
+        let placement = match placement {
+            Ok(placement) => placement,
+            Err(err) if err.is_no_targets() => return Ok(self.spawn(future)),
+            Err(err) => return Err(err),
+        };
         let id = Id::next();
         match &self.inner {
             Scheduler::MultiThread(shared) => {
-                let placement = target.placement_in(&shared.topology, &shared.cost)?;
                 let home = resolve(shared, &placement)?;
                 Ok(shared.spawn(future, id, home))
             }
             Scheduler::CurrentThread(shared) => {
-                let placement = target.placement(&shared.topology)?;
                 if placement.policy == Policy::Strict
                     && !placement.allowed.contains_node(shared.node)
                 {

@@ -135,6 +135,113 @@ pub fn targets_pull_tasks(m: &Machine) -> Outcome {
     }
 }
 
+/// Where a task ran: the runtime's node for it and the kernel's (`getcpu`).
+fn where_am_i() -> Result<(Option<u32>, u32), String> {
+    let runtime = numa_rt::task::current_node().map(|n| n.index());
+    Ok((runtime, current_node()?))
+}
+
+/// For each disk mounted in this machine: a task spawned on a file on it
+/// (`spawn_on(&file)`), and a task on another CPU node that declares the
+/// file with `uses!(file)`, run on the disk's node (by the runtime's
+/// `task::current_node` and by the kernel's `getcpu`).
+pub fn files_pull_tasks(m: &Machine) -> Outcome {
+    let disks: Vec<_> = m
+        .devices
+        .iter()
+        .filter_map(|d| Some((d, d.mount.as_ref()?)))
+        .collect();
+    if disks.is_empty() {
+        return Outcome::Skip("no mounted disk in this topology".into());
+    }
+    let rt = match Builder::new_multi_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => return Outcome::Fail(format!("cannot build the runtime: {e}")),
+    };
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for (dev, mount) in disks {
+        let Some(want) = u32::try_from(dev.node).ok().and_then(|n| home_for(m, n)) else {
+            problems.push(format!("no CPU node near disk node {}", dev.node));
+            continue;
+        };
+        let path = format!("{mount}/numa-vm-locality");
+        let file =
+            match std::fs::write(&path, b"numa-vm\n").and_then(|()| std::fs::File::open(&path)) {
+                Ok(f) => Arc::new(numa_rt::fs::File::from_std(f)),
+                Err(e) => {
+                    problems.push(format!("{path}: {e}"));
+                    continue;
+                }
+            };
+        let start = m
+            .nodes
+            .iter()
+            .find(|n| !n.cpus.is_empty() && n.id != want)
+            .map(|n| n.id);
+        let result = rt.block_on(async {
+            let spawned = numa_rt::spawn_on(&*file, async { where_am_i() })
+                .await
+                .map_err(|e| format!("task on the file: {e}"))??;
+            let hopped = match start {
+                None => None,
+                Some(start) => {
+                    let file = Arc::clone(&file);
+                    let task = numa_rt::spawn_on(NodeId::new(start), async move {
+                        let before = where_am_i()?;
+                        let file = &*file;
+                        let landed = numa_rt::uses!(file);
+                        Ok::<_, String>((before, landed, where_am_i()?))
+                    });
+                    Some((
+                        start,
+                        task.await.map_err(|e| format!("hopping task: {e}"))??,
+                    ))
+                }
+            };
+            Ok::<_, String>((spawned, hopped))
+        });
+        let _ = std::fs::remove_file(&path);
+        let (spawned, hopped) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("{path}: {e}"));
+                continue;
+            }
+        };
+        if spawned != (Some(want), want) {
+            problems.push(format!(
+                "task spawned on {path} ran on (runtime node, getcpu node) {spawned:?}, want \
+                 node {want}"
+            ));
+        }
+        if let Some((start, (before, landed, after))) = hopped {
+            if before.1 != start {
+                problems.push(format!(
+                    "task for node {start} started on node {:?}",
+                    before
+                ));
+            }
+            if landed != Some(NodeId::new(want)) || after != (Some(want), want) {
+                problems.push(format!(
+                    "uses!({path}) from node {start}: hop said {landed:?} and the task then ran \
+                     on (runtime node, getcpu node) {after:?}, want node {want}"
+                ));
+            }
+            seen.push(format!(
+                "{path} -> node {want} (spawn_on; uses! from node {start})"
+            ));
+        } else {
+            seen.push(format!("{path} -> node {want} (spawn_on)"));
+        }
+    }
+    if problems.is_empty() {
+        Outcome::Pass(seen.join(", "))
+    } else {
+        Outcome::Fail(problems.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

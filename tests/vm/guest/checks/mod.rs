@@ -103,6 +103,7 @@ pub const CHECKS: &[Check] = &[
     check("node_memory_lands", allocator::node_memory_lands),
     check("memory_kinds_resolve", allocator::memory_kinds_resolve),
     check("targets_pull_tasks", locality::targets_pull_tasks),
+    check("files_pull_tasks", locality::files_pull_tasks),
     check("io_on_io_uring", io_suite::on_io_uring),
     sandboxed(
         "io_on_epoll_forced",
