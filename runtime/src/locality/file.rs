@@ -27,9 +27,10 @@ use super::PlacementError;
 const MAX_STACK_DEPTH: usize = 8;
 
 impl Target for File {
-    /// The node of the disk holding the file (of every disk under a stacked
-    /// device, each with an equal share); nothing when no disk's node is
-    /// known.
+    /// The node of the disk holding the file (for a stacked device, the
+    /// nodes of the disks under it, each node with an equal share); nothing
+    /// when no disk's node is known, and then `spawn_on` places the task as
+    /// `spawn` does and a hop stays where it is.
     fn add_to(&self, targets: &mut Targets, topology: &Topology) -> Result<(), PlacementError> {
         let nodes = file_nodes(self.as_raw_fd(), Path::new("/sys"), topology);
         let count = nodes.len() as u64;
@@ -264,5 +265,30 @@ mod tests {
         file.add_to(&mut targets, &topo).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(targets.is_empty());
+    }
+
+    #[test]
+    fn spawning_on_an_unplaced_file_falls_back_to_spawn() {
+        let rt = crate::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let file = File::from_std(std::fs::File::open("/proc/self/status").unwrap());
+        let file = std::sync::Arc::new(file);
+        let (ran, hopped) = rt.block_on(async {
+            let ran = crate::spawn_on(&*file, async { 7 }).await.unwrap();
+            let f = std::sync::Arc::clone(&file);
+            let hopped = crate::spawn(async move { super::super::hop(&*f).await })
+                .await
+                .unwrap();
+            (ran, hopped)
+        });
+        assert_eq!(ran, 7);
+        assert_eq!(hopped, None);
+        // Strict on nothing is still nothing to place by.
+        let strict = rt
+            .handle()
+            .try_spawn_on(super::super::Strict(&*file), async { 8 });
+        assert!(strict.is_ok());
     }
 }

@@ -142,7 +142,7 @@ fn where_am_i() -> Result<(Option<u32>, u32), String> {
 }
 
 /// For each disk mounted in this machine: a task spawned on a file on it
-/// (`spawn_on(&file)`), and a task on another CPU node that declares the
+/// (`spawn_on(&file)`, from a worker of another CPU node), and a task there that declares the
 /// file with `uses!(file)`, run on the disk's node (by the runtime's
 /// `task::current_node` and by the kernel's `getcpu`).
 pub fn files_pull_tasks(m: &Machine) -> Outcome {
@@ -180,9 +180,20 @@ pub fn files_pull_tasks(m: &Machine) -> Outcome {
             .find(|n| !n.cpus.is_empty() && n.id != want)
             .map(|n| n.id);
         let result = rt.block_on(async {
-            let spawned = numa_rt::spawn_on(&*file, async { where_am_i() })
-                .await
-                .map_err(|e| format!("task on the file: {e}"))??;
+            // Spawned from a worker of another node, where a plain spawn
+            // (what a file that names no node falls back to) would stay.
+            let spawner = Arc::clone(&file);
+            let spawn_on_file = async move {
+                numa_rt::spawn_on(&*spawner, async { where_am_i() })
+                    .await
+                    .map_err(|e| format!("task on the file: {e}"))?
+            };
+            let spawned = match start {
+                Some(start) => numa_rt::spawn_on(NodeId::new(start), spawn_on_file)
+                    .await
+                    .map_err(|e| format!("spawning task: {e}"))??,
+                None => spawn_on_file.await?,
+            };
             let hopped = match start {
                 None => None,
                 Some(start) => {
