@@ -91,6 +91,7 @@ impl Builder {
                 remote_steal_batch: 4,
                 global_queue_interval: None,
                 lifo_slot: true,
+                task_cells_from_node_heap: true,
             },
             enable_io: false,
             enable_time: false,
@@ -202,6 +203,24 @@ impl Builder {
     /// (default: yes).
     pub fn remote_steal(&mut self, enabled: bool) -> &mut Self {
         self.sched.remote_steal = enabled;
+        self
+    }
+
+    /// Whether each task's cell (its header, future and output) is
+    /// allocated from its home node's heap, so it sits in that node's
+    /// memory and shows in [`numa_rt_alloc::node_stats`] (default: yes).
+    /// With `false`, or when a node's heap refuses (the kernel will not
+    /// map or bind its memory), cells come from the global allocator.
+    ///
+    /// ```
+    /// let rt = numa_rt_runtime::runtime::Builder::new_multi_thread()
+    ///     .task_cells_from_node_heap(false)
+    ///     .build()?;
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn task_cells_from_node_heap(&mut self, enabled: bool) -> &mut Self {
+        self.sched.task_cells_from_node_heap = enabled;
         self
     }
 
@@ -333,7 +352,12 @@ impl Builder {
         let node = &nodes[0];
         let blocking = self.blocking_pools(std::slice::from_ref(node));
         let io = self.io_config()?;
-        let shared = Arc::new(CtShared::new(node.id(), blocking, topology));
+        let shared = Arc::new(CtShared::new(
+            node.id(),
+            blocking,
+            topology,
+            self.sched.task_cells_from_node_heap,
+        ));
         if let Some(config) = io {
             // Several threads may drive this runtime in turn: no
             // single-issuer ring.

@@ -30,6 +30,8 @@ pub(crate) struct CtShared {
     driving: AtomicBool,
     /// The node tasks of this runtime report as theirs.
     pub(crate) node: NodeId,
+    /// The heap task cells come from (`None`: the global allocator).
+    cell_heap: Option<numa_rt_alloc::NodeHeap>,
     pub(crate) blocking: NodePools,
     pub(crate) topology: Topology,
     pub(crate) polls: AtomicU64,
@@ -41,7 +43,12 @@ pub(crate) struct CtShared {
 }
 
 impl CtShared {
-    pub(crate) fn new(node: NodeId, blocking: NodePools, topology: Topology) -> CtShared {
+    pub(crate) fn new(
+        node: NodeId,
+        blocking: NodePools,
+        topology: Topology,
+        cells_from_node_heap: bool,
+    ) -> CtShared {
         CtShared {
             queue: SegQueue::new(),
             owned: OwnedTasks::new(1),
@@ -49,6 +56,7 @@ impl CtShared {
             woken: AtomicBool::new(false),
             driving: AtomicBool::new(false),
             node,
+            cell_heap: super::shared::cell_heap(cells_from_node_heap, node),
             blocking,
             topology,
             polls: AtomicU64::new(0),
@@ -63,7 +71,8 @@ impl CtShared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = new_task(future, self.clone(), id, Home::preferred(0));
+        let (task, notified, join) =
+            new_task(future, self.clone(), id, Home::preferred(0), self.cell_heap);
         if let Err(task) = self.owned.bind(task) {
             drop(notified);
             task.shutdown();

@@ -31,6 +31,8 @@ pub(crate) struct SchedConfig {
     pub(crate) global_queue_interval: Option<u32>,
     /// Whether a task woken by the running task goes to the LIFO slot.
     pub(crate) lifo_slot: bool,
+    /// Whether task cells come from their home node's heap (else `Box`).
+    pub(crate) task_cells_from_node_heap: bool,
 }
 
 /// What other threads see of one worker.
@@ -65,6 +67,9 @@ pub(crate) struct Shared {
     pub(crate) topology: Topology,
     /// Placement costs, computed once from `topology`.
     pub(crate) cost: crate::locality::CostTable,
+    /// For each pool, the heap its tasks' cells come from (`None`: the
+    /// global allocator), looked up once here so a spawn only indexes.
+    pub(crate) cell_heaps: Box<[Option<numa_rt_alloc::NodeHeap>]>,
     /// I/O and time settings, set once by the builder.
     pub(crate) io_config: std::sync::OnceLock<crate::io::config::IoConfig>,
 }
@@ -82,7 +87,12 @@ impl Shared {
         let shards = remotes.len() * 4;
         let cost = crate::locality::CostTable::new(&topology);
         crate::locality::alloc_hook::install(&topology, &cost);
+        let cell_heaps = pools
+            .iter()
+            .map(|p| cell_heap(config.task_cells_from_node_heap, p.node))
+            .collect();
         Shared {
+            cell_heaps,
             pools,
             remotes,
             owned: OwnedTasks::new(shards),
@@ -96,6 +106,12 @@ impl Shared {
             topology,
             io_config: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The heap for cells of tasks whose home is `pool`.
+    #[inline]
+    pub(crate) fn cell_heap(&self, pool: usize) -> Option<numa_rt_alloc::NodeHeap> {
+        self.cell_heaps.get(pool).copied().flatten()
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -140,7 +156,8 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = new_task(future, self.clone(), id, home);
+        let heap = self.cell_heap(home.pool as usize);
+        let (task, notified, join) = new_task(future, self.clone(), id, home, heap);
         if let Err(task) = self.owned.bind(task) {
             // The runtime is shutting down: the task is cancelled at once.
             drop(notified);
@@ -267,6 +284,19 @@ impl Shared {
             while remote.inbox.pop().is_some() {}
         }
     }
+}
+
+/// The heap task cells of `node` come from: `None` when `enabled` is off or
+/// the node's memory cannot be placed (the cells then use the global
+/// allocator).
+pub(crate) fn cell_heap(
+    enabled: bool,
+    node: numa_rt_alloc::NodeId,
+) -> Option<numa_rt_alloc::NodeHeap> {
+    if !enabled {
+        return None;
+    }
+    numa_rt_alloc::NodeHeap::new(node).ok()
 }
 
 impl Schedule for Arc<Shared> {

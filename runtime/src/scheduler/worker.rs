@@ -182,7 +182,8 @@ impl WorkerContext {
         // The future is polled only by this worker: LocalSchedule routes
         // every wake here, and the worker cancels its local tasks itself
         // before it exits.
-        let (task, notified, join) = new_task(future, scheduler, id, home);
+        let heap = self.shared.cell_heap(self.pool);
+        let (task, notified, join) = new_task(future, scheduler, id, home, heap);
         if let Err(task) = self.shared.remotes[self.index].local_owned.bind(task) {
             drop(notified);
             task.shutdown();

@@ -88,6 +88,7 @@ where
         BlockingSchedule,
         Id::next(),
         Home::preferred(0),
+        None,
     );
     // Not tracked in an owned list: the pool owns the job until it runs.
     drop(task);

@@ -8,6 +8,7 @@
 mod abort;
 mod atomic_waker;
 pub(crate) mod blocking;
+mod cell_alloc;
 pub(crate) mod coop;
 mod error;
 mod id;
@@ -204,7 +205,8 @@ pub(crate) mod tests_support {
         let fut = async move {
             let _t = tracked;
         };
-        let (task, notified, join) = new_task(fut, NoopSchedule, Id::next(), Home::preferred(0));
+        let (task, notified, join) =
+            new_task(fut, NoopSchedule, Id::next(), Home::preferred(0), None);
         drop(join);
         // Only the queue reference is left: dropping it frees the cell
         // and the future.

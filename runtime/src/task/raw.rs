@@ -17,7 +17,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::task::{Context, Poll, Waker};
 
+use numa_rt_alloc::NodeHeap;
+
 use super::atomic_waker::AtomicWaker;
+use super::cell_alloc::{alloc_cell, free_cell};
 use super::error::JoinError;
 use super::id::Id;
 use super::join::JoinHandle;
@@ -116,6 +119,9 @@ pub(crate) struct Header {
     pub(crate) links: Links,
     pub(crate) id: Id,
     pub(crate) home: HomeCell,
+    /// The node heap the cell was allocated from; `None`: the global
+    /// allocator (the switch is off, or the heap refused).
+    cell_heap: Option<NodeHeap>,
 }
 
 /// Functions of one concrete `Cell<F, S>`.
@@ -162,7 +168,8 @@ impl<F: Future, S: Schedule> Vtables<F, S> {
     };
 }
 
-/// Allocates a task. Returns the owned-list reference, the first queue
+/// Allocates a task, its cell from `heap` (the home node's heap) when
+/// given and willing, else from the global allocator. Returns the owned-list reference, the first queue
 /// reference and the `JoinHandle` (three references in all).
 ///
 /// The caller must make sure the future is only polled and dropped where
@@ -173,24 +180,29 @@ pub(crate) fn new_task<F, S>(
     scheduler: S,
     id: Id,
     home: Home,
+    heap: Option<NodeHeap>,
 ) -> (Task, Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     S: Schedule,
 {
-    let cell = Box::new(Cell {
+    let cell = Cell {
         header: Header {
             state: State::new(),
             vtable: &Vtables::<F, S>::VTABLE,
             links: Links::new(),
             id,
             home: HomeCell::new(home),
+            cell_heap: None,
         },
         scheduler,
         stage: UnsafeCell::new(Stage::Running(future)),
         join_waker: AtomicWaker::new(),
-    });
-    let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+    };
+    let (cell, served_by) = alloc_cell(heap, cell);
+    // SAFETY: the cell is fresh and not shared yet.
+    unsafe { (*cell.as_ptr()).header.cell_heap = served_by };
+    let ptr = cell.cast::<Header>();
     let raw = RawTask { ptr };
     (
         Task { raw },
@@ -492,9 +504,11 @@ unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
-    // SAFETY: the cell was made by `Box::leak` in `new_task` and this was
-    // its last reference.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+    // SAFETY: this was the last reference, so the cell is still live.
+    let heap = unsafe { ptr.as_ref() }.cell_heap;
+    // SAFETY: `new_task` made the cell with `alloc_cell`, which returned
+    // the heap stored in its header; nobody can reach the cell any more.
+    unsafe { free_cell(ptr.cast::<Cell<F, S>>(), heap) }
 }
 
 unsafe fn try_read_output<F: Future, S: Schedule>(
