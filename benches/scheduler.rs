@@ -3,7 +3,9 @@
 //! The workloads have the shape of tokio's `benches/rt_multi_threaded.rs`:
 //! 10,000 spawns (1,000 under the second busy load), 1,000 ping-pong
 //! rounds, 200 tasks x 1,000 yields, a chain of 1,000 spawns. Each criterion
-//! group holds a `numa_rt` and a `tokio` function doing the same work.
+//! group holds a `numa_rt` and a `tokio` function doing the same work, and
+//! `numa_rt_box`: numa_rt with task cells from the global allocator (`Box`)
+//! instead of the home node's heap (`task_cells_from_node_heap(false)`).
 //!
 //! Worker count: tokio's benches use 4 workers; the machines these numbers
 //! come from have 2 CPUs, so both runtimes get `WORKERS_PER_NODE` (2)
@@ -55,6 +57,16 @@ fn node_count() -> usize {
 fn numa_rt_runtime() -> numa_rt::runtime::Runtime {
     numa_rt::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS_PER_NODE)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// numa_rt with every task cell from the global allocator.
+fn numa_rt_box_runtime() -> numa_rt::runtime::Runtime {
+    numa_rt::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS_PER_NODE)
+        .task_cells_from_node_heap(false)
         .enable_all()
         .build()
         .unwrap()
@@ -252,16 +264,18 @@ fn workers() -> usize {
 }
 
 workloads!(on_numa_rt, numa_rt, numa_rt_runtime);
+workloads!(on_numa_rt_box, numa_rt, numa_rt_box_runtime);
 workloads!(on_tokio, tokio, tokio_runtime);
 
 /// One criterion group per workload, named as in tokio's benches, holding
-/// the `numa_rt` and `tokio` functions.
+/// the `numa_rt`, `numa_rt_box` and `tokio` functions.
 macro_rules! groups {
     ($($workload:ident),* $(,)?) => {
         $(
             fn $workload(c: &mut Criterion) {
                 let mut group = c.benchmark_group(stringify!($workload));
                 group.bench_function("numa_rt", on_numa_rt::$workload);
+                group.bench_function("numa_rt_box", on_numa_rt_box::$workload);
                 group.bench_function("tokio", on_tokio::$workload);
                 group.finish();
             }
