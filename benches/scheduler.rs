@@ -3,9 +3,11 @@
 //! The workloads have the shape of tokio's `benches/rt_multi_threaded.rs`:
 //! 10,000 spawns (1,000 under the second busy load), 1,000 ping-pong
 //! rounds, 200 tasks x 1,000 yields, a chain of 1,000 spawns. Each criterion
-//! group holds a `numa_rt` and a `tokio` function doing the same work, and
-//! `numa_rt_box`: numa_rt with task cells from the global allocator (`Box`)
-//! instead of the home node's heap (`task_cells_from_node_heap(false)`).
+//! group holds a `numa_rt` and a `tokio` function doing the same work. With
+//! `NUMA_RT_BENCH_BOX_CELLS=1` each group also holds `numa_rt_box`: numa_rt
+//! with task cells from the global allocator (`Box`) instead of the home
+//! node's heap (`task_cells_from_node_heap(false)`), for the A/B in
+//! BENCHMARKS.md.
 //!
 //! Worker count: tokio's benches use 4 workers; the machines these numbers
 //! come from have 2 CPUs, so both runtimes get `WORKERS_PER_NODE` (2)
@@ -268,20 +270,28 @@ workloads!(on_numa_rt_box, numa_rt, numa_rt_box_runtime);
 workloads!(on_tokio, tokio, tokio_runtime);
 
 /// One criterion group per workload, named as in tokio's benches, holding
-/// the `numa_rt`, `numa_rt_box` and `tokio` functions.
+/// the `numa_rt` and `tokio` functions (and `numa_rt_box` when
+/// `NUMA_RT_BENCH_BOX_CELLS=1`).
 macro_rules! groups {
     ($($workload:ident),* $(,)?) => {
         $(
             fn $workload(c: &mut Criterion) {
                 let mut group = c.benchmark_group(stringify!($workload));
                 group.bench_function("numa_rt", on_numa_rt::$workload);
-                group.bench_function("numa_rt_box", on_numa_rt_box::$workload);
+                if box_cells_wanted() {
+                    group.bench_function("numa_rt_box", on_numa_rt_box::$workload);
+                }
                 group.bench_function("tokio", on_tokio::$workload);
                 group.finish();
             }
         )*
         criterion_group!(scheduler, $($workload),*);
     };
+}
+
+/// Whether to add the `numa_rt_box` contender (task cells from `Box`).
+fn box_cells_wanted() -> bool {
+    std::env::var_os("NUMA_RT_BENCH_BOX_CELLS").is_some_and(|v| v == "1")
 }
 
 groups!(
