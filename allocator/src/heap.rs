@@ -785,6 +785,8 @@ mod tests {
         })
         .join()
         .unwrap();
+        // SAFETY: `p` is a live small block, so its segment header is mapped
+        // and initialised.
         let heap = unsafe { (*segment_of(p as *const u8)).heap };
         // SAFETY: heaps are never freed.
         assert_ne!(unsafe { (*heap).thread_id.load(Ordering::Acquire) }, tid);
