@@ -122,8 +122,16 @@ fn errors_are_clear() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown option '--frob'"));
 
-    let out = run(numa_rt().args(["probe", "--cpus", "100000", "--quick"]));
+    // A CPU number no machine here has: a runtime error naming it.
+    let out = run(numa_rt().args(["probe", "--cpus", "60000", "--quick"]));
     assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("--cpus") && err.contains("60000"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // Past the largest CPU number accepted: a usage error naming it.
+    let out = run(numa_rt().args(["probe", "--cpus", "100000", "--quick"]));
+    assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("--cpus") && err.contains("100000"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
