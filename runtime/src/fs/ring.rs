@@ -40,7 +40,7 @@ pub(super) async fn open(
         .build();
     // SAFETY: the entry points only at the CString's heap bytes, which the
     // op owns (moving a CString does not move its bytes).
-    let op = unsafe { Op::submit(driver, entry, path) }?;
+    let op = unsafe { Op::submit(driver, entry, path) }?.result_is_fd();
     let (completion, _path) = op.await;
     let fd = completion.into_result()?;
     // SAFETY: a successful openat returned a fresh descriptor we now own.

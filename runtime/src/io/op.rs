@@ -42,7 +42,15 @@ pub(crate) struct Op<T: Send + 'static> {
     driver: Driver,
     key: usize,
     data: Option<T>,
+    /// A successful result is a descriptor the kernel opened for us
+    /// (`openat`, `accept`): if the future is dropped first, the driver
+    /// closes it when the completion arrives.
+    result_is_fd: bool,
 }
+
+/// What an abandoned operation whose result is a new descriptor leaves
+/// with the driver: its data, and the order to close that descriptor.
+pub(crate) struct ClosesResultFd(#[allow(dead_code)] pub(crate) driver::Keep);
 
 // The kernel never points into `Op` itself, only into heap memory `T`
 // owns, so moving an `Op` is fine.
@@ -65,7 +73,15 @@ impl<T: Send + 'static> Op<T> {
             driver,
             key,
             data: Some(data),
+            result_is_fd: false,
         })
+    }
+
+    /// Marks a successful result as a descriptor this op owns until its
+    /// future takes it: dropped before that, the driver closes it.
+    pub(crate) fn result_is_fd(mut self) -> Op<T> {
+        self.result_is_fd = true;
+        self
     }
 }
 
@@ -87,9 +103,15 @@ impl<T: Send + 'static> Future for Op<T> {
 impl<T: Send + 'static> Drop for Op<T> {
     fn drop(&mut self) {
         if let Some(data) = self.data.take() {
-            // Still in flight: the driver keeps `data` until the kernel is
-            // done with it and cancels the operation.
-            self.driver.drop_op(self.key, Some(Box::new(data)));
+            // Still in flight (or finished but never looked at): the driver
+            // keeps `data` until the kernel is done with it and cancels the
+            // operation.
+            let keep: driver::Keep = if self.result_is_fd {
+                Box::new(ClosesResultFd(Box::new(data)))
+            } else {
+                Box::new(data)
+            };
+            self.driver.drop_op(self.key, Some(keep));
         }
     }
 }

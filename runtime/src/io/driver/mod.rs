@@ -311,7 +311,9 @@ impl Driver {
         if matches!(slot, Slot::Done(_)) || self.backend() == Backend::Epoll {
             let old = state.ops.remove(key);
             drop(state);
-            drop(old);
+            if let Slot::Done(c) = old {
+                close_unclaimed_fd(c, keep.as_ref());
+            }
             drop(keep);
             return;
         }
@@ -424,6 +426,7 @@ impl Driver {
                         // The kernel is done with the data: free it once
                         // the lock is released (its drop may use the driver).
                         if let Slot::Abandoned(Some(keep)) = state.ops.remove(key) {
+                            close_unclaimed_fd(c, Some(&keep));
                             garbage.push(keep);
                         }
                     }
@@ -489,6 +492,19 @@ impl Driver {
     /// Whether the driver still accepts operations.
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.closed.load(Relaxed)
+    }
+}
+
+/// Closes the descriptor a finished `openat`/`accept` returned when its
+/// future is gone (its data is wrapped in [`ClosesResultFd`]): nobody else
+/// will ever own it.
+///
+/// [`ClosesResultFd`]: crate::io::op::ClosesResultFd
+fn close_unclaimed_fd(c: Completion, keep: Option<&Keep>) {
+    if c.result >= 0 && keep.is_some_and(|k| (**k).is::<crate::io::op::ClosesResultFd>()) {
+        // SAFETY: the kernel created this descriptor for an operation whose
+        // future was dropped before taking it, so nothing refers to it.
+        unsafe { libc::close(c.result) };
     }
 }
 
