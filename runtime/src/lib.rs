@@ -10,6 +10,7 @@ pub(crate) mod blocking;
 pub mod fs;
 pub mod io;
 pub mod locality;
+pub(crate) mod loom;
 pub mod net;
 pub mod runtime;
 pub(crate) mod scheduler;

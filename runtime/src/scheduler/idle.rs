@@ -6,9 +6,9 @@
 //! the high bits) so the hot check "should I wake someone?" is a single
 //! load; the list of sleepers is behind a mutex taken only on park/unpark.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::SeqCst;
-use std::sync::{Mutex, MutexGuard};
+use crate::loom::sync::atomic::Ordering::SeqCst;
+use crate::loom::sync::atomic::{fence, AtomicUsize};
+use crate::loom::sync::{Mutex, MutexGuard};
 
 const UNPARK_SHIFT: u32 = 16;
 const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
@@ -55,7 +55,7 @@ impl Idle {
     pub(crate) fn worker_to_notify(&self) -> Option<usize> {
         // Pairs with the SeqCst update in `transition_worker_to_parked`: a
         // worker either sees the pushed task or is seen parked here.
-        std::sync::atomic::fence(SeqCst);
+        fence(SeqCst);
         if !self.should_wake() {
             return None;
         }

@@ -9,11 +9,14 @@
 //! [`park`]: Parker::park
 //! [`unpark`]: Parker::unpark
 
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::{Arc, OnceLock};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
+
+#[cfg(loom)]
+use crate::loom::futex::{futex_wait, futex_wake};
+use crate::loom::sync::atomic::AtomicU32;
+use crate::loom::sync::atomic::Ordering::{Acquire, Release};
 
 const EMPTY: u32 = 0;
 const NOTIFIED: u32 = 1;
@@ -41,7 +44,7 @@ impl std::fmt::Debug for Parker {
 }
 
 impl Parker {
-    pub(crate) const fn new() -> Parker {
+    pub(crate) fn new() -> Parker {
         Parker {
             state: AtomicU32::new(EMPTY),
             io: OnceLock::new(),
@@ -112,6 +115,7 @@ impl Parker {
 }
 
 /// Sleeps while `*word == expected`, for at most `timeout`.
+#[cfg(not(loom))]
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
@@ -135,6 +139,7 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     }
 }
 
+#[cfg(not(loom))]
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key.
     unsafe {

@@ -7,17 +7,22 @@
 //! reading and keeps a second stealer out. `tail` is written only by the
 //! owner. Indices are free-running `u32`s, taken modulo the capacity.
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::sync::Arc;
+
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::loom::sync::atomic::{AtomicU32, AtomicU64};
+use crate::loom::sync::Arc;
 
 use crate::task::Notified;
 
 /// Slots in each local queue (tokio's size).
+#[cfg(not(loom))]
 pub(crate) const LOCAL_QUEUE_CAPACITY: usize = 256;
+/// Under loom: small enough that the models reach overflow in a few pushes.
+#[cfg(loom)]
+pub(crate) const LOCAL_QUEUE_CAPACITY: usize = 4;
 const MASK: u32 = LOCAL_QUEUE_CAPACITY as u32 - 1;
 
 struct Inner {

@@ -1,10 +1,11 @@
 //! A slot for one waker that one thread registers and another wakes,
 //! without a lock. Used for the `JoinHandle`'s waker.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::task::Waker;
+
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 
 const WAITING: usize = 0;
 const REGISTERING: usize = 0b01;

@@ -6,18 +6,19 @@
 //! the `JoinHandle`'s waker. The vtable holds the functions monomorphized
 //! for the concrete future and scheduler.
 
-use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::task::{Context, Poll, Waker};
 
 use numa_rt_alloc::NodeHeap;
+
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::Ordering::Relaxed;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use super::atomic_waker::AtomicWaker;
 use super::cell_alloc::{alloc_cell, free_cell};

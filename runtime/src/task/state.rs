@@ -9,8 +9,8 @@
 //! - after `COMPLETE`, the stage belongs to the `JoinHandle` if it still
 //!   has join interest, else to the runtime, which drops the output.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 const RUNNING: usize = 0b0_0001;
 const COMPLETE: usize = 0b0_0010;
