@@ -83,14 +83,14 @@ fn sequential_reads_and_writes_use_the_file_position() {
             let path = dir.path().join("sequential");
             let mut file = File::create(&path).await.unwrap();
             for chunk in [&b"one "[..], b"two ", b"three"] {
-                let (r, _) = file.write_all(chunk.to_vec()).await;
+                let (r, _) = file.write_all_owned(chunk.to_vec()).await;
                 r.unwrap();
             }
             drop(file);
             let mut file = File::open(&path).await.unwrap();
-            let (n, buf) = file.read(Vec::with_capacity(4)).await;
+            let (n, buf) = file.read_owned(Vec::with_capacity(4)).await;
             assert_eq!((n.unwrap(), &buf[..]), (4, &b"one "[..]));
-            let (n, rest) = file.read_to_end(Vec::new()).await;
+            let (n, rest) = file.read_to_end_owned(Vec::new()).await;
             assert_eq!((n.unwrap(), &rest[..]), (9, &b"two three"[..]));
             // Append mode writes at the end whatever the offset.
             let file = OpenOptions::new().append(true).open(&path).await.unwrap();
@@ -254,7 +254,7 @@ fn full_device_is_enospc() {
         assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENOSPC));
         assert_eq!(buf.len(), 4096);
         let mut file = file;
-        let (r, _) = file.write_all(vec![1; 10]).await;
+        let (r, _) = file.write_all_owned(vec![1; 10]).await;
         assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENOSPC));
     });
 }
@@ -285,13 +285,13 @@ fn dropped_read_keeps_its_buffer_until_completion() {
                 .unwrap();
             let pending = numa_rt_runtime::time::timeout(
                 std::time::Duration::from_millis(20),
-                reader.read(Vec::with_capacity(LEN)),
+                reader.read_owned(Vec::with_capacity(LEN)),
             )
             .await;
             assert!(pending.is_err(), "the FIFO read should still be in flight");
             let fresh: Vec<Vec<u8>> = (0..8).map(|_| vec![0u8; LEN]).collect();
             let mut writer = OpenOptions::new().write(true).open(&path).await.unwrap();
-            let (r, _) = writer.write_all(vec![0xAB; LEN]).await;
+            let (r, _) = writer.write_all_owned(vec![0xAB; LEN]).await;
             r.unwrap();
             // Let the abandoned read complete (or be cancelled) meanwhile.
             numa_rt_runtime::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -299,9 +299,9 @@ fn dropped_read_keeps_its_buffer_until_completion() {
                 assert!(v.iter().all(|&b| b == 0), "kernel wrote into freed memory");
             }
             // The FIFO still works: drain what the abandoned read left.
-            let (r, _) = writer.write_all(vec![0xCD; 16]).await;
+            let (r, _) = writer.write_all_owned(vec![0xCD; 16]).await;
             r.unwrap();
-            let (n, buf) = reader.read(Vec::with_capacity(2 * LEN)).await;
+            let (n, buf) = reader.read_owned(Vec::with_capacity(2 * LEN)).await;
             assert!(n.unwrap() > 0);
             assert!(buf.iter().all(|&b| b == 0xAB || b == 0xCD));
             std::fs::remove_file(&path).unwrap();

@@ -2,12 +2,15 @@
 
 use std::fmt;
 use std::fs::{Metadata, Permissions};
-use std::io;
+use std::io::{self, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use super::blocking::{self, cvt};
+use super::stream::Stream;
 use super::{ring, OpenOptions};
 use crate::io::op::SharedFd;
 
@@ -20,8 +23,29 @@ use crate::io::op::SharedFd;
 /// is safe: the buffer and the descriptor stay alive until the kernel is
 /// done with them.
 ///
-/// Reads fill the buffer's *spare capacity* and extend its length, like
-/// `TcpStream::read_owned`:
+/// `File` is also a byte stream at the file position, like
+/// tokio::fs::File: it implements tokio's `AsyncRead`, `AsyncWrite` and
+/// `AsyncSeek` and futures-io's. One operation is in flight at a time and
+/// owns the file's internal buffer, so a dropped read or write future
+/// loses nothing; `poll_write` returns once its write is started, and
+/// `flush` (or the next write) waits for it and reports its error:
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use numa_rt_runtime::fs::File;
+/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+/// let mut out = File::create("log.txt").await?;
+/// out.write_all(b"one\ntwo\n").await?;
+/// out.flush().await?;
+/// let mut lines = BufReader::new(File::open("log.txt").await?).lines();
+/// while let Some(line) = lines.next_line().await? {
+///     println!("{line}");
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// The owned-buffer calls (`*_owned`, `*_at`) fill the buffer's *spare
+/// capacity* and extend its length, like `TcpStream::read_owned`:
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
@@ -33,12 +57,15 @@ use crate::io::op::SharedFd;
 /// ```
 pub struct File {
     fd: SharedFd,
+    /// The `AsyncRead`/`AsyncWrite`/`AsyncSeek` state.
+    stream: Stream,
 }
 
 impl File {
     pub(super) fn from_fd(fd: OwnedFd) -> File {
         File {
             fd: SharedFd::new(fd),
+            stream: Stream::new(),
         }
     }
 
@@ -77,12 +104,19 @@ impl File {
         File::from_fd(OwnedFd::from(file))
     }
 
-    /// The std file back, or `self` when an abandoned operation still
-    /// holds the descriptor (try again once it completed).
-    pub fn try_into_std(self) -> Result<std::fs::File, File> {
+    /// The std file back, or `self` when an operation still holds the
+    /// descriptor or the stream side has read-ahead or an unreported
+    /// write error (`flush` or `seek` first, then try again).
+    pub fn try_into_std(mut self) -> Result<std::fs::File, File> {
+        if !self.stream.is_idle() {
+            return Err(self);
+        }
         match Arc::try_unwrap(self.fd.0) {
             Ok(fd) => Ok(std::fs::File::from(fd)),
-            Err(fd) => Err(File { fd: SharedFd(fd) }),
+            Err(fd) => Err(File {
+                fd: SharedFd(fd),
+                stream: self.stream,
+            }),
         }
     }
 
@@ -110,7 +144,10 @@ impl File {
 
     /// Reads at most `buf`'s spare capacity at the file position, which
     /// advances; `Ok(0)` at the end of the file.
-    pub async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn read_owned(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), buf);
+        }
         match ring::driver() {
             Some(driver) => ring::read_at(driver, &self.fd, buf, ring::CURRENT_POSITION).await,
             None => read_blocking(self.fd.clone(), buf, None).await,
@@ -119,13 +156,13 @@ impl File {
 
     /// Reads from the file position to the end of the file, appending to
     /// `buf`; returns the number of bytes read.
-    pub async fn read_to_end(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn read_to_end_owned(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         let start = buf.len();
         loop {
             if buf.capacity() - buf.len() < CHUNK / 2 {
                 buf.reserve(CHUNK.max(buf.len()));
             }
-            let (r, b) = self.read(buf).await;
+            let (r, b) = self.read_owned(buf).await;
             buf = b;
             match r {
                 Ok(0) => return (Ok(buf.len() - start), buf),
@@ -137,13 +174,27 @@ impl File {
 
     /// Writes from `buf` at the file position (once: the count may be
     /// short); the position advances.
-    pub async fn write(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn write_owned(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), buf);
+        }
         self.write_from(buf, 0, None).await
     }
 
     /// Writes all of `buf` at the file position.
-    pub async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    pub async fn write_all_owned(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        if let Err(e) = self.settle().await {
+            return (Err(e), buf);
+        }
         self.write_all_from(buf, None).await
+    }
+
+    /// Lets the stream side's operation finish and gives its read-ahead
+    /// back to the kernel position, so owned-buffer calls at the file
+    /// position continue where `AsyncRead`/`AsyncWrite` left off.
+    async fn settle(&mut self) -> io::Result<()> {
+        let File { fd, stream } = self;
+        std::future::poll_fn(|cx| stream.poll_settle(fd, cx)).await
     }
 
     /// Flushes data and metadata to the device (`fsync`).
@@ -253,12 +304,12 @@ impl File {
     }
 }
 
-/// The size of the reads `read_to_end` grows its buffer by.
+/// The size of the reads `read_to_end_owned` grows its buffer by.
 const CHUNK: usize = 64 * 1024;
 
 /// `pread` (or `read` for `None`) into `buf`'s spare capacity on the
 /// blocking pool.
-async fn read_blocking(
+pub(super) async fn read_blocking(
     fd: SharedFd,
     buf: Vec<u8>,
     pos: Option<u64>,
@@ -301,7 +352,7 @@ async fn read_blocking(
 }
 
 /// `pwrite` (or `write` for `None`) of `buf[from..]` on the blocking pool.
-async fn write_blocking(
+pub(super) async fn write_blocking(
     fd: SharedFd,
     buf: Vec<u8>,
     from: usize,
@@ -357,5 +408,100 @@ impl From<std::fs::File> for File {
 impl fmt::Debug for File {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("File").field("fd", &self.fd.raw()).finish()
+    }
+}
+
+impl tokio::io::AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let want = buf.remaining();
+        let data = ready!(this.stream.poll_fill(&this.fd, cx, want))?;
+        let n = data.len().min(want);
+        buf.put_slice(&data[..n]);
+        this.stream.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.stream.poll_write(&this.fd, cx, src)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream.poll_flush(cx)
+    }
+}
+
+impl tokio::io::AsyncSeek for File {
+    fn start_seek(self: Pin<&mut Self>, position: SeekFrom) -> io::Result<()> {
+        self.get_mut().stream.start_seek(position)
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        let this = self.get_mut();
+        this.stream.poll_complete(&this.fd, cx)
+    }
+}
+
+impl futures_io::AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let data = ready!(this.stream.poll_fill(&this.fd, cx, buf.len()))?;
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        this.stream.consume(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl futures_io::AsyncWrite for File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.stream.poll_write(&this.fd, cx, src)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stream.poll_flush(cx)
+    }
+}
+
+impl futures_io::AsyncSeek for File {
+    fn poll_seek(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pos: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        let this = self.get_mut();
+        // A call after `Pending` comes with the same `pos`: ask once.
+        if !this.stream.seek_pending() {
+            this.stream.start_seek(pos)?;
+        }
+        this.stream.poll_complete(&this.fd, cx)
     }
 }

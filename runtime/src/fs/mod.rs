@@ -23,6 +23,7 @@ mod blocking;
 mod file;
 mod open_options;
 mod ring;
+mod stream;
 
 pub use file::File;
 pub use open_options::OpenOptions;
@@ -45,7 +46,7 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     };
     // One more byte than the size, so a file that did not grow is read
     // with one read plus the read that sees its end.
-    let (r, buf) = file.read_to_end(Vec::with_capacity(hint + 1)).await;
+    let (r, buf) = file.read_to_end_owned(Vec::with_capacity(hint + 1)).await;
     r.map(|_| buf)
 }
 
