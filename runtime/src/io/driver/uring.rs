@@ -17,6 +17,24 @@ const WAKE_TOKEN: u64 = u64::MAX;
 /// `user_data` of async-cancel requests (their own completion is ignored).
 const CANCEL_TOKEN: u64 = u64::MAX - 1;
 
+/// How often a push retries a submission the kernel refused for want of
+/// resources before the operation fails with that error.
+const PUSH_RETRIES: u32 = 3;
+/// The longest a wait sleeps after the kernel refused its submissions, so
+/// a worker under memory pressure neither spins nor stalls.
+const REFUSED_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Whether `io_uring_enter` refused for now rather than for good: no memory
+/// for requests (`ENOMEM`, `EAGAIN`) or completions to reap first
+/// (`EBUSY`). The kernel consumed none of the queued entries: they stay in
+/// the submission queue for the next enter.
+fn refused_for_now(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOMEM | libc::EAGAIN | libc::EBUSY)
+    )
+}
+
 /// The setup modes tried, cheapest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -39,6 +57,9 @@ pub(crate) struct Ring {
     wake_armed: bool,
     /// Our operations submitted and not yet completed.
     in_flight: usize,
+    /// Completions reaped while pushing (to make room), handed out at the
+    /// next wait.
+    reaped: Vec<(u64, Completion)>,
 }
 
 /// Whether this process may create a ring at all.
@@ -89,6 +110,7 @@ impl Ring {
                         wake_buf: Box::new(0),
                         wake_armed: false,
                         in_flight: 0,
+                        reaped: Vec::new(),
                     })
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
@@ -111,7 +133,12 @@ impl Ring {
         Ok(())
     }
 
+    /// Queues `entry`, submitting what is queued when the queue is full.
+    /// When the kernel keeps refusing that submission (see
+    /// [`refused_for_now`]) the entry is not queued and the error returned;
+    /// the entries queued before it stay queued.
     fn push_raw(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        let mut refused = 0;
         loop {
             // SAFETY: every entry we queue points only at memory its
             // operation keeps alive until the completion arrives: op data
@@ -125,8 +152,16 @@ impl Ring {
             // Full: hand what is queued to the kernel and retry.
             match self.ring.submit() {
                 Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => self.reap_into(&mut Vec::new()),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) if refused_for_now(&e) && refused < PUSH_RETRIES => {
+                    refused += 1;
+                    // Free completion queue space (what EBUSY asks for),
+                    // keeping the completions for the next wait.
+                    let mut reaped = std::mem::take(&mut self.reaped);
+                    self.reap_into(&mut reaped);
+                    self.reaped = reaped;
+                    std::thread::yield_now();
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -157,11 +192,30 @@ impl Ring {
 
     /// Submits what is queued, waits up to `timeout` (`None`: until
     /// something completes) and collects our completions into `out`.
+    ///
+    /// A submission the kernel refuses for now (see [`refused_for_now`])
+    /// is not an error: the entries stay queued for the next wait, which
+    /// comes after a short pause when nothing completed.
     pub(crate) fn wait(
         &mut self,
-        timeout: Option<Duration>,
+        mut timeout: Option<Duration>,
         out: &mut Vec<(u64, Completion)>,
     ) -> io::Result<()> {
+        if !self.reaped.is_empty() {
+            // Completions are waiting already: only look.
+            out.append(&mut self.reaped);
+            timeout = Some(Duration::ZERO);
+        }
+        if timeout != Some(Duration::ZERO) {
+            if let Err(e) = self.arm_wake() {
+                if !refused_for_now(&e) {
+                    return Err(e);
+                }
+                // Without the eventfd read an unpark cannot end the wait:
+                // keep it short.
+                timeout = Some(timeout.map_or(REFUSED_BACKOFF, |t| t.min(REFUSED_BACKOFF)));
+            }
+        }
         let result = match timeout {
             Some(t) if t.is_zero() => {
                 let queued = self.ring.submission().len();
@@ -183,12 +237,8 @@ impl Ring {
                     Ok(0)
                 }
             }
-            None => {
-                self.arm_wake()?;
-                self.ring.submit_and_wait(1)
-            }
+            None => self.ring.submit_and_wait(1),
             Some(t) => {
-                self.arm_wake()?;
                 let ts = types::Timespec::new()
                     .sec(t.as_secs())
                     .nsec(t.subsec_nanos());
@@ -196,10 +246,18 @@ impl Ring {
                 self.ring.submitter().submit_with_args(1, &args)
             }
         };
+        let before = out.len();
         self.reap_into(out);
         match result {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => Ok(()),
+            Err(e) if refused_for_now(&e) => {
+                let pause = timeout.map_or(REFUSED_BACKOFF, |t| t.min(REFUSED_BACKOFF));
+                if out.len() == before && !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
