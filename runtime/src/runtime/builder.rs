@@ -10,11 +10,13 @@ use crossbeam_queue::SegQueue;
 
 use super::context;
 use super::handle::{Handle, Scheduler};
+use super::pools::{self, Pools};
 use super::rt::{ExitGuard, Runtime, ThreadTracker};
 use crate::blocking::{self, Callback, NodePools, ThreadNameFn};
 use crate::io::config::IoConfig;
 use crate::io::driver::Driver;
 use crate::io::IoDriver;
+use crate::scheduler::affinity::{Monitor, WorkerHome};
 use crate::scheduler::current_thread::CtShared;
 use crate::scheduler::metrics::WorkerMetrics;
 use crate::scheduler::park::Parker;
@@ -49,6 +51,7 @@ pub struct Builder {
     worker_threads: Option<usize>,
     nodes: Option<Vec<NodeId>>,
     topology: Option<Topology>,
+    pools: Pools,
     pin_workers: bool,
     thread_name: ThreadNameFn,
     thread_stack_size: Option<usize>,
@@ -79,6 +82,7 @@ impl Builder {
             worker_threads: None,
             nodes: None,
             topology: None,
+            pools: Pools::Auto,
             pin_workers: true,
             thread_name: Arc::new(|| "numa-rt-worker".to_string()),
             thread_stack_size: None,
@@ -117,6 +121,30 @@ impl Builder {
     /// honours `NUMA_RT_TOPOLOGY`).
     pub fn topology(&mut self, topology: Topology) -> &mut Self {
         self.topology = Some(topology);
+        self
+    }
+
+    /// What the worker pools follow: the topology's nodes (the default,
+    /// unless `NUMA_RT_POOLS=probe` is set) or latency domains found by
+    /// the hidden-NUMA probe when the runtime is built. See [`Pools`] for
+    /// the probe's cost, its errors, and why memory stays on the kernel's
+    /// node. A current-thread runtime has one pool and never probes.
+    ///
+    /// With probed pools, [`nodes`](Self::nodes) still names kernel nodes:
+    /// every pool cut from a listed node runs, and
+    /// [`Handle::nodes`](super::Handle::nodes) lists the pools' ids.
+    ///
+    /// ```
+    /// use numa_rt_runtime::runtime::{Builder, Pools};
+    /// let rt = Builder::new_multi_thread()
+    ///     .pools(Pools::Nodes)
+    ///     .worker_threads(1)
+    ///     .build()?;
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pools(&mut self, pools: Pools) -> &mut Self {
+        self.pools = pools;
         self
     }
 
@@ -285,7 +313,8 @@ impl Builder {
     ///
     /// Errs with a message naming the problem when the topology cannot be
     /// read, a requested node has no usable CPUs, `worker_threads` is zero,
-    /// a thread cannot be started, or a worker cannot be pinned.
+    /// `NUMA_RT_POOLS` is not understood, a requested probe fails, a thread
+    /// cannot be started, or a worker cannot be pinned.
     pub fn build(&mut self) -> io::Result<Runtime> {
         let topology = match &self.topology {
             Some(t) => t.clone(),
@@ -296,17 +325,39 @@ impl Builder {
         if self.worker_threads == Some(0) {
             return Err(invalid("worker_threads must be at least 1"));
         }
-        let nodes = self.select_nodes(&topology)?;
+        let (topology, split) = match self.kind {
+            Kind::CurrentThread => (topology, false),
+            Kind::MultiThread => {
+                let resolved = pools::apply(&self.pools.resolve()?, topology)?;
+                (resolved.topology, resolved.split)
+            }
+        };
+        let nodes = self.select_nodes(&topology, split)?;
         match self.kind {
             Kind::CurrentThread => self.build_current_thread(topology, &nodes),
             Kind::MultiThread => self.build_multi_thread(topology, &nodes),
         }
     }
 
-    fn select_nodes(&self, topology: &Topology) -> io::Result<Vec<Node>> {
+    /// The nodes to run; with `split` (pools cut from kernel nodes) the
+    /// requested ids name kernel nodes, and every piece of them runs.
+    fn select_nodes(&self, topology: &Topology, split: bool) -> io::Result<Vec<Node>> {
         let available: Vec<String> = topology.cpu_nodes().map(|n| n.id().to_string()).collect();
         let nodes: Vec<Node> = match &self.nodes {
             None => topology.cpu_nodes().cloned().collect(),
+            Some(ids) if split => {
+                let out: Vec<Node> = topology
+                    .cpu_nodes()
+                    .filter(|n| ids.contains(&n.memory_node()))
+                    .cloned()
+                    .collect();
+                if out.is_empty() {
+                    return Err(invalid(format!(
+                        "none of the nodes {ids:?} has usable CPUs among the probed pools"
+                    )));
+                }
+                out
+            }
             Some(ids) => {
                 if ids.is_empty() {
                     return Err(invalid("`nodes(..)` was given an empty list"));
@@ -381,12 +432,11 @@ impl Builder {
         let mut remotes = Vec::new();
         let mut locals: Vec<Local> = Vec::new();
         // The CPU set each worker is pinned to.
-        let mut worker_cpus: Vec<CpuSet> = Vec::new();
+        let worker_cpus = worker_homes(&topology, nodes, self.worker_threads);
         for (pool_index, node) in nodes.iter().enumerate() {
             let n = self.worker_threads.unwrap_or(node.cpus().len()).max(1);
             let start = remotes.len();
             pools.push(NodePool::new(node.id(), start..start + n));
-            let cpus: Vec<u32> = node.cpus().iter().collect();
             for k in 0..n {
                 let (local, steal) = queue::local();
                 locals.push(local);
@@ -399,10 +449,9 @@ impl Builder {
                     index_in_pool: k,
                     metrics: WorkerMetrics::default(),
                 });
-                worker_cpus.push(cache_domain_of(&topology, node, cpus[k % cpus.len()]));
             }
         }
-        let remote_order = pools
+        let remote_order: Box<[Box<[usize]>]> = pools
             .iter()
             .map(|p| {
                 topology
@@ -414,6 +463,16 @@ impl Builder {
             .collect();
         let steal_order = steal_orders(&pools, &worker_cpus);
         let blocking = self.blocking_pools(nodes);
+        let homes = worker_cpus
+            .iter()
+            .zip(remotes.iter())
+            .map(|(home, r)| WorkerHome {
+                home: home.clone(),
+                pool: r.pool,
+            })
+            .collect();
+        let pool_cpus = nodes.iter().map(|n| n.cpus().clone()).collect();
+        let affinity = Monitor::new(self.pin_workers, homes, pool_cpus, remote_order.clone());
         let shared = Arc::new(Shared::new(
             pools.into_boxed_slice(),
             remotes.into_boxed_slice(),
@@ -422,6 +481,7 @@ impl Builder {
             steal_order,
             blocking,
             topology,
+            affinity,
         ));
         if let Some(config) = io {
             let _ = shared.io_config.set(config);
@@ -484,6 +544,27 @@ impl Builder {
     }
 }
 
+/// The CPU set each worker of `nodes` is pinned to, pool by pool: worker
+/// `k` of a node takes the cache domain of the node's `k`-th CPU.
+pub(super) fn worker_homes(
+    topology: &Topology,
+    nodes: &[Node],
+    per_node: Option<usize>,
+) -> Vec<CpuSet> {
+    let mut homes = Vec::new();
+    for node in nodes {
+        let cpus: Vec<u32> = node.cpus().iter().collect();
+        let n = per_node.unwrap_or(cpus.len()).max(1);
+        for k in 0..n {
+            homes.push(match cpus.get(k % cpus.len().max(1)) {
+                Some(&cpu) => cache_domain_of(topology, node, cpu),
+                None => node.cpus().clone(),
+            });
+        }
+    }
+    homes
+}
+
 /// The CPUs sharing `cpu`'s last-level cache inside `node`, or the whole
 /// node when the topology has no cache domains.
 fn cache_domain_of(topology: &Topology, node: &Node, cpu: u32) -> CpuSet {
@@ -530,6 +611,26 @@ fn invalid(msg: impl Into<String>) -> io::Error {
         io::ErrorKind::InvalidInput,
         format!("numa_rt: {}", msg.into()),
     )
+}
+
+/// A worker known to the affinity monitor by its thread id, until dropped
+/// (before the thread exits, so a recycled id is never pinned).
+struct Monitored {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl Monitored {
+    fn register(shared: Arc<Shared>, index: usize) -> Monitored {
+        shared.affinity.register(index);
+        Monitored { shared, index }
+    }
+}
+
+impl Drop for Monitored {
+    fn drop(&mut self) {
+        self.shared.affinity.deregister(self.index);
+    }
 }
 
 /// Everything a worker thread needs to start.
@@ -583,6 +684,7 @@ impl WorkerStart {
                 return;
             }
         };
+        let _monitored = Monitored::register(shared.clone(), index);
         let _ = started.send(Ok(()));
         drop(started);
         if let Some(f) = &on_start {

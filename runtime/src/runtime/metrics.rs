@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::handle::{Handle, Scheduler};
+use crate::topology::CpuSet;
 use crate::NodeId;
 
 /// A view of a runtime's counters.
@@ -161,6 +162,53 @@ impl RuntimeMetrics {
         match &self.handle.inner {
             Scheduler::MultiThread(s) => (0..s.pools.len()).map(|i| s.spawned_on(i)).sum(),
             Scheduler::CurrentThread(s) => s.spawned.load(Relaxed),
+        }
+    }
+
+    /// Changes of the process's allowed CPUs the affinity monitor saw (the
+    /// main thread's mask, which `taskset -p` and cgroup cpuset edits
+    /// change), plus workers whose own mask was changed from outside. 0
+    /// for a current-thread runtime, which has no monitor. See
+    /// [`Builder::pin_workers`](super::Builder::pin_workers).
+    pub fn affinity_change_count(&self) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.affinity.changes(),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// Times the affinity monitor pinned a worker to a different CPU set
+    /// (after a change of the allowed CPUs, or to undo a change made to
+    /// the worker's thread alone).
+    pub fn affinity_repin_count(&self) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.affinity.repins(),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// Samples (one per worker every 100 ms or so while it runs) that found
+    /// a worker on a CPU outside the set it should be pinned to.
+    pub fn off_cpu_sample_count(&self) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.affinity.off_cpu_samples(),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
+    /// The CPUs worker `worker` is pinned to now: its build-time set while
+    /// all of it is allowed, else what the affinity monitor moved it to.
+    /// `None` when workers are not pinned and for a current-thread runtime.
+    ///
+    /// # Panics
+    /// If `worker >= num_workers()`.
+    pub fn worker_cpus(&self, worker: usize) -> Option<CpuSet> {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => {
+                assert!(worker < s.remotes.len(), "worker index out of range");
+                s.affinity.worker_cpus(worker)
+            }
+            Scheduler::CurrentThread(_) => None,
         }
     }
 

@@ -10,9 +10,11 @@ mod builder;
 pub(crate) mod context;
 pub(crate) mod handle;
 mod metrics;
+mod pools;
 mod rt;
 
 pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, RuntimeFlavor, TryCurrentError};
 pub use metrics::RuntimeMetrics;
+pub use pools::{Pools, POOLS_ENV};
 pub use rt::Runtime;

@@ -2,6 +2,7 @@
 //! workers per NUMA node, and a current-thread scheduler that runs tasks on
 //! the thread calling `block_on`.
 
+pub(crate) mod affinity;
 pub(crate) mod current_thread;
 pub(crate) mod idle;
 pub(crate) mod metrics;

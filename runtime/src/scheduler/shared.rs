@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) cell_heaps: Box<[Option<numa_rt_alloc::NodeHeap>]>,
     /// I/O and time settings, set once by the builder.
     pub(crate) io_config: std::sync::OnceLock<crate::io::config::IoConfig>,
+    /// Keeps the workers' pinning in step with the allowed CPUs.
+    pub(crate) affinity: super::affinity::Monitor,
 }
 
 impl Shared {
@@ -83,13 +85,19 @@ impl Shared {
         steal_order: Box<[Box<[usize]>]>,
         blocking: NodePools,
         topology: Topology,
+        affinity: super::affinity::Monitor,
     ) -> Shared {
         let shards = remotes.len() * 4;
         let cost = crate::locality::CostTable::new(&topology);
         crate::locality::alloc_hook::install(&topology, &cost);
         let cell_heaps = pools
             .iter()
-            .map(|p| cell_heap(config.task_cells_from_node_heap, p.node))
+            .map(|p| {
+                // A pool cut from a kernel node by probed domains takes its
+                // memory from that node.
+                let memory = topology.node(p.node).map_or(p.node, |n| n.memory_node());
+                cell_heap(config.task_cells_from_node_heap, memory)
+            })
             .collect();
         Shared {
             cell_heaps,
@@ -105,6 +113,7 @@ impl Shared {
             cost,
             topology,
             io_config: std::sync::OnceLock::new(),
+            affinity,
         }
     }
 

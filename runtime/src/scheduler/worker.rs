@@ -256,6 +256,7 @@ impl WorkerContext {
             self.publish_stats();
             self.maybe_spill(&core);
             drop(core);
+            self.shared.affinity.tick(self.index);
             // Completions and due timers of this worker's I/O driver.
             crate::io::driver::poll_current();
             self.wake_deferred();
@@ -482,6 +483,7 @@ impl WorkerContext {
         };
         bump(&self.stats.parks, 1);
         self.publish_stats();
+        self.shared.affinity.tick(self.index);
         let last_searcher = pool
             .idle
             .transition_worker_to_parked(remote.index_in_pool, was_searching);
