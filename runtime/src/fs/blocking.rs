@@ -5,7 +5,10 @@
 //! backend, or a runtime built without I/O), `fs` runs each operation as a
 //! closure on the blocking pool of the current node, as tokio::fs does.
 
+use std::ffi::CStr;
 use std::io;
+
+use super::metadata::{Metadata, STATX_MASK};
 
 use crate::runtime::context;
 
@@ -38,4 +41,23 @@ pub(super) fn cvt(r: libc::ssize_t) -> io::Result<usize> {
     } else {
         Ok(r as usize)
     }
+}
+
+/// `statx(dirfd, path, flags)` in place (call it on the blocking pool).
+pub(super) fn statx(dirfd: libc::c_int, path: &CStr, flags: libc::c_int) -> io::Result<Metadata> {
+    // SAFETY: `statx` is plain integers, for which all-zero is valid.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a whole `statx` to write, both
+    // alive for the call.
+    let r = unsafe {
+        libc::statx(
+            dirfd,
+            path.as_ptr(),
+            flags | libc::AT_STATX_SYNC_AS_STAT,
+            STATX_MASK,
+            &mut buf,
+        )
+    };
+    cvt(r as libc::ssize_t)?;
+    Ok(Metadata::from_statx(buf))
 }

@@ -1,7 +1,8 @@
 //! [`File`]: an open file with owned-buffer, completion-based operations.
 
+use std::ffi::CString;
 use std::fmt;
-use std::fs::{Metadata, Permissions};
+use std::fs::Permissions;
 use std::io::{self, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::task::{ready, Context, Poll};
 
 use super::blocking::{self, cvt};
 use super::stream::Stream;
+use super::Metadata;
 use super::{ring, OpenOptions};
 use crate::io::op::SharedFd;
 
@@ -227,9 +229,16 @@ impl File {
         .await
     }
 
-    /// The file's metadata (`fstat`, on the blocking pool).
+    /// The file's metadata (`IORING_OP_STATX` on io_uring, `statx` on
+    /// the blocking pool otherwise). See [`Metadata`] for why it is not
+    /// `std::fs::Metadata`.
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        self.with_std(|f| f.metadata()).await
+        let empty = CString::default();
+        if let Some(driver) = ring::driver_for(io_uring::opcode::Statx::CODE) {
+            return ring::statx(driver, Some(&self.fd), empty, libc::AT_EMPTY_PATH).await;
+        }
+        let fd = self.fd.clone();
+        blocking::run(move || blocking::statx(fd.raw(), &empty, libc::AT_EMPTY_PATH)).await
     }
 
     /// Truncates or extends the file to `size` bytes (`ftruncate`, on the

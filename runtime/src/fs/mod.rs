@@ -21,17 +21,23 @@
 
 mod blocking;
 mod file;
+mod metadata;
 mod open_options;
 mod ring;
 mod stream;
 
 pub use file::File;
+pub use metadata::{FileType, Metadata};
 pub use open_options::OpenOptions;
 
-use std::fs::{Metadata, Permissions};
+use std::fs::Permissions;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use io_uring::opcode;
+
+use open_options::c_path;
 
 /// Reads the whole file at `path`.
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
@@ -79,99 +85,185 @@ where
     blocking::run(f).await
 }
 
-/// Creates the directory `path` (its parent must exist).
+/// Creates the directory `path` (its parent must exist), mode 0o777
+/// less the umask (`IORING_OP_MKDIRAT` on io_uring).
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
+    let path = path.as_ref();
+    if let Some(driver) = ring::driver_for(opcode::MkDirAt::CODE) {
+        return ring::mkdir(driver, c_path(path)?, 0o777).await;
+    }
+    let path = path.to_owned();
     on_pool(move || std::fs::create_dir(path)).await
 }
 
-/// Creates `path` and every missing parent directory.
+/// Creates `path` and every missing parent directory (`Ok` when it is a
+/// directory already).
 pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
-    on_pool(move || std::fs::create_dir_all(path)).await
+    let path = path.as_ref();
+    if ring::driver_for(opcode::MkDirAt::CODE).is_none() {
+        let path = path.to_owned();
+        return on_pool(move || std::fs::create_dir_all(path)).await;
+    }
+    // Walk up to the first ancestor that exists, then create downwards.
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if at.as_os_str().is_empty() {
+            break;
+        }
+        match create_dir(at).await {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing.push(at);
+                match at.parent() {
+                    Some(parent) => at = parent,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => {
+                if is_dir(at).await {
+                    break;
+                }
+                return Err(e);
+            }
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        if let Err(e) = create_dir(dir).await {
+            // Someone else made it meanwhile.
+            if !is_dir(dir).await {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Removes the file `path`.
+async fn is_dir(path: &Path) -> bool {
+    metadata(path).await.is_ok_and(|m| m.is_dir())
+}
+
+/// Removes the file `path` (`IORING_OP_UNLINKAT` on io_uring).
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
+    let path = path.as_ref();
+    if let Some(driver) = ring::driver_for(opcode::UnlinkAt::CODE) {
+        return ring::unlink(driver, c_path(path)?, 0).await;
+    }
+    let path = path.to_owned();
     on_pool(move || std::fs::remove_file(path)).await
 }
 
-/// Removes the empty directory `path`.
+/// Removes the empty directory `path` (`IORING_OP_UNLINKAT` with
+/// `AT_REMOVEDIR` on io_uring).
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
+    let path = path.as_ref();
+    if let Some(driver) = ring::driver_for(opcode::UnlinkAt::CODE) {
+        return ring::unlink(driver, c_path(path)?, libc::AT_REMOVEDIR).await;
+    }
+    let path = path.to_owned();
     on_pool(move || std::fs::remove_dir(path)).await
 }
 
-/// Removes the directory `path` and everything under it.
+/// Removes the directory `path` and everything under it (on the blocking
+/// pool: a walk of the tree, with std's protection against symbolic links
+/// swapped in meanwhile).
 pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     on_pool(move || std::fs::remove_dir_all(path)).await
 }
 
-/// Renames `from` to `to`, replacing `to` when it exists.
+/// Renames `from` to `to`, replacing `to` when it exists
+/// (`IORING_OP_RENAMEAT` on io_uring).
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
-    let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
+    let (from, to) = (from.as_ref(), to.as_ref());
+    if let Some(driver) = ring::driver_for(opcode::RenameAt::CODE) {
+        return ring::rename(driver, c_path(from)?, c_path(to)?).await;
+    }
+    let (from, to) = (from.to_owned(), to.to_owned());
     on_pool(move || std::fs::rename(from, to)).await
 }
 
 /// Copies the contents and permissions of `from` to `to`; returns the
-/// number of bytes copied.
+/// number of bytes copied (on the blocking pool, where std copies inside
+/// the kernel with `copy_file_range`).
 pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
     let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
     on_pool(move || std::fs::copy(from, to)).await
 }
 
-/// Creates a hard link `dst` to `src`.
+/// Creates a hard link `dst` to `src` (`IORING_OP_LINKAT` on io_uring).
 pub async fn hard_link(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<()> {
-    let (src, dst) = (src.as_ref().to_owned(), dst.as_ref().to_owned());
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    if let Some(driver) = ring::driver_for(opcode::LinkAt::CODE) {
+        return ring::link(driver, c_path(src)?, c_path(dst)?).await;
+    }
+    let (src, dst) = (src.to_owned(), dst.to_owned());
     on_pool(move || std::fs::hard_link(src, dst)).await
 }
 
-/// Creates a symbolic link `dst` pointing at `src`.
+/// Creates a symbolic link `dst` pointing at `src`
+/// (`IORING_OP_SYMLINKAT` on io_uring).
 pub async fn symlink(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<()> {
-    let (src, dst) = (src.as_ref().to_owned(), dst.as_ref().to_owned());
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    if let Some(driver) = ring::driver_for(opcode::SymlinkAt::CODE) {
+        return ring::symlink(driver, c_path(src)?, c_path(dst)?).await;
+    }
+    let (src, dst) = (src.to_owned(), dst.to_owned());
     on_pool(move || std::os::unix::fs::symlink(src, dst)).await
 }
 
-/// The target of the symbolic link `path`.
+/// The target of the symbolic link `path` (on the blocking pool: the ring
+/// has no `readlink`).
 pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
     let path = path.as_ref().to_owned();
     on_pool(move || std::fs::read_link(path)).await
 }
 
-/// The absolute path of `path` with every link resolved.
+/// The absolute path of `path` with every link resolved (on the blocking
+/// pool).
 pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
     let path = path.as_ref().to_owned();
     on_pool(move || std::fs::canonicalize(path)).await
 }
 
-/// The metadata of `path`, following symbolic links.
+/// The metadata of `path`, following symbolic links
+/// (`IORING_OP_STATX` on io_uring).
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref().to_owned();
-    on_pool(move || std::fs::metadata(path)).await
+    statx_path(path.as_ref(), 0).await
 }
 
 /// The metadata of `path` itself (a symbolic link is not followed).
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref().to_owned();
-    on_pool(move || std::fs::symlink_metadata(path)).await
+    statx_path(path.as_ref(), libc::AT_SYMLINK_NOFOLLOW).await
 }
 
-/// Changes the permissions of `path`.
+async fn statx_path(path: &Path, flags: libc::c_int) -> io::Result<Metadata> {
+    let c = c_path(path)?;
+    match ring::driver_for(opcode::Statx::CODE) {
+        Some(driver) => ring::statx(driver, None, c, flags).await,
+        None => on_pool(move || blocking::statx(libc::AT_FDCWD, &c, flags)).await,
+    }
+}
+
+/// Changes the permissions of `path` (on the blocking pool: the ring has
+/// no `chmod`).
 pub async fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     on_pool(move || std::fs::set_permissions(path, perm)).await
 }
 
-/// Whether `path` exists (`Ok(false)` when it does not; an error when that
-/// cannot be told, e.g. for lack of permission).
+/// Whether `path` exists, following links (`Ok(false)` when it does not;
+/// an error when that cannot be told, e.g. for lack of permission).
 pub async fn try_exists(path: impl AsRef<Path>) -> io::Result<bool> {
-    let path = path.as_ref().to_owned();
-    on_pool(move || path.try_exists()).await
+    match metadata(path).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
-/// The entries of the directory `path` (collected on the blocking pool).
+/// The entries of the directory `path` (collected on the blocking pool:
+/// the ring has no `getdents`).
 pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<Vec<std::fs::DirEntry>> {
     let path = path.as_ref().to_owned();
     on_pool(move || std::fs::read_dir(path)?.collect()).await

@@ -1,5 +1,6 @@
 //! File operations as io_uring operations (`IORING_OP_OPENAT`, `READ`,
-//! `WRITE`, `FSYNC`).
+//! `WRITE`, `FSYNC`, `STATX`, and the path operations `MKDIRAT`,
+//! `UNLINKAT`, `RENAMEAT`, `LINKAT`, `SYMLINKAT`).
 //!
 //! Each operation owns what the kernel touches (the path, the buffer, the
 //! descriptor) inside an [`Op`]; dropping the future mid-flight leaves them
@@ -8,8 +9,11 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::OnceLock;
 
-use io_uring::{opcode, types};
+use io_uring::{opcode, types, IoUring, Probe};
+
+use super::metadata::{Metadata, STATX_MASK};
 
 use crate::io::driver::{self, Driver};
 use crate::io::op::{Op, SharedFd};
@@ -25,6 +29,32 @@ pub(super) fn driver() -> Option<Driver> {
         let config = d.config();
         config.io && config.backend == Backend::Uring && !d.is_closed()
     })
+}
+
+/// The calling thread's io_uring driver, when it has one and the running
+/// kernel's io_uring knows `opcode` (the path operations came in 5.11 and
+/// 5.15; older kernels take them on the blocking pool).
+pub(super) fn driver_for(opcode: u8) -> Option<Driver> {
+    driver().filter(|_| kernel_supports(opcode))
+}
+
+/// Whether the kernel's io_uring has `opcode`, asked once per process
+/// (`IORING_REGISTER_PROBE` on a throwaway ring).
+fn kernel_supports(opcode: u8) -> bool {
+    static OPCODES: OnceLock<u128> = OnceLock::new();
+    let known = *OPCODES.get_or_init(|| {
+        let Ok(ring) = IoUring::new(2) else {
+            return 0;
+        };
+        let mut probe = Probe::new();
+        if ring.submitter().register_probe(&mut probe).is_err() {
+            return 0;
+        }
+        (0..128u8)
+            .filter(|&code| probe.is_supported(code))
+            .fold(0, |set, code| set | 1u128 << code)
+    });
+    opcode < 128 && known & (1u128 << opcode) != 0
 }
 
 /// `openat(AT_FDCWD, path, flags, mode)`.
@@ -137,7 +167,120 @@ pub(super) async fn fsync(driver: Driver, fd: &SharedFd, data_only: bool) -> io:
     completion.into_result().map(drop)
 }
 
+/// `statx` of `path` (relative to the working directory), or of `fd`
+/// itself when given (with an empty path and `AT_EMPTY_PATH`).
+pub(super) async fn statx(
+    driver: Driver,
+    fd: Option<&SharedFd>,
+    path: CString,
+    flags: libc::c_int,
+) -> io::Result<Metadata> {
+    // SAFETY: `statx` is plain integers, for which all-zero is valid.
+    let mut buf: Box<libc::statx> = Box::new(unsafe { std::mem::zeroed() });
+    let dirfd = fd.map_or(libc::AT_FDCWD, SharedFd::raw);
+    let out: *mut libc::statx = &mut *buf;
+    let entry = opcode::Statx::new(types::Fd(dirfd), path.as_ptr(), out.cast())
+        .flags(flags | libc::AT_STATX_SYNC_AS_STAT)
+        .mask(STATX_MASK)
+        .build();
+    // SAFETY: the entry points at the path's and the box's heap blocks,
+    // both owned by the op (with the descriptor) until the completion.
+    let op = unsafe { Op::submit(driver, entry, (path, buf, fd.cloned())) }?;
+    let (completion, (_path, buf, _fd)) = op.await;
+    completion.into_result()?;
+    Ok(Metadata::from_statx(*buf))
+}
+
+/// `mkdirat(AT_FDCWD, path, mode)`.
+pub(super) async fn mkdir(driver: Driver, path: CString, mode: libc::mode_t) -> io::Result<()> {
+    let entry = opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+        .mode(mode)
+        .build();
+    // SAFETY: the entry points only at the path's heap bytes, op-owned.
+    let op = unsafe { Op::submit(driver, entry, path) }?;
+    op.await.0.into_result().map(drop)
+}
+
+/// `unlinkat(AT_FDCWD, path, flags)` (`AT_REMOVEDIR` for a directory).
+pub(super) async fn unlink(driver: Driver, path: CString, flags: libc::c_int) -> io::Result<()> {
+    let entry = opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+        .flags(flags)
+        .build();
+    // SAFETY: the entry points only at the path's heap bytes, op-owned.
+    let op = unsafe { Op::submit(driver, entry, path) }?;
+    op.await.0.into_result().map(drop)
+}
+
+/// `renameat(AT_FDCWD, from, AT_FDCWD, to)`.
+pub(super) async fn rename(driver: Driver, from: CString, to: CString) -> io::Result<()> {
+    let cwd = types::Fd(libc::AT_FDCWD);
+    let entry = opcode::RenameAt::new(cwd, from.as_ptr(), cwd, to.as_ptr()).build();
+    // SAFETY: the entry points only at the two paths' heap bytes, op-owned.
+    let op = unsafe { Op::submit(driver, entry, (from, to)) }?;
+    op.await.0.into_result().map(drop)
+}
+
+/// `linkat(AT_FDCWD, src, AT_FDCWD, dst, 0)`: a hard link `dst` to `src`
+/// (a symbolic link `src` is linked itself, as `std::fs::hard_link` does).
+pub(super) async fn link(driver: Driver, src: CString, dst: CString) -> io::Result<()> {
+    let cwd = types::Fd(libc::AT_FDCWD);
+    let entry = opcode::LinkAt::new(cwd, src.as_ptr(), cwd, dst.as_ptr()).build();
+    // SAFETY: the entry points only at the two paths' heap bytes, op-owned.
+    let op = unsafe { Op::submit(driver, entry, (src, dst)) }?;
+    op.await.0.into_result().map(drop)
+}
+
+/// `symlinkat(target, AT_FDCWD, link)`: a symbolic link `link` holding
+/// `target`.
+pub(super) async fn symlink(driver: Driver, target: CString, link: CString) -> io::Result<()> {
+    let entry =
+        opcode::SymlinkAt::new(types::Fd(libc::AT_FDCWD), target.as_ptr(), link.as_ptr()).build();
+    // SAFETY: the entry points only at the two paths' heap bytes, op-owned.
+    let op = unsafe { Op::submit(driver, entry, (target, link)) }?;
+    op.await.0.into_result().map(drop)
+}
+
 /// A length the kernel's 32-bit `len` field can hold.
 fn clamp(len: usize) -> u32 {
     len.min(i32::MAX as usize) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a kernel whose io_uring works at all and is 5.15 or newer, the
+    /// path operations are ring operations.
+    #[test]
+    fn the_probe_sees_the_path_operations() {
+        if crate::io::driver::uring::probe().is_err() {
+            eprintln!("io_uring unavailable here: skipped");
+            return;
+        }
+        assert!(kernel_supports(opcode::Read::CODE));
+        assert!(kernel_supports(opcode::Statx::CODE));
+        let mut release = libc::utsname {
+            // SAFETY: plain bytes; uname fills them.
+            ..unsafe { std::mem::zeroed() }
+        };
+        // SAFETY: a live, writable utsname.
+        assert_eq!(unsafe { libc::uname(&mut release) }, 0);
+        // SAFETY: uname NUL-terminates the release.
+        let release = unsafe { std::ffi::CStr::from_ptr(release.release.as_ptr()) };
+        let mut parts = release.to_str().unwrap().split(['.', '-']);
+        let major: u32 = parts.next().unwrap().parse().unwrap();
+        let minor: u32 = parts.next().unwrap().parse().unwrap();
+        if (major, minor) >= (5, 15) {
+            for code in [
+                opcode::MkDirAt::CODE,
+                opcode::UnlinkAt::CODE,
+                opcode::RenameAt::CODE,
+                opcode::LinkAt::CODE,
+                opcode::SymlinkAt::CODE,
+            ] {
+                assert!(kernel_supports(code), "opcode {code} on {release:?}");
+            }
+        }
+        assert!(!kernel_supports(200));
+    }
 }
