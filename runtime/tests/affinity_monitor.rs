@@ -336,3 +336,30 @@ fn a_worker_pinned_from_outside_is_pinned_back() {
     assert!(m.affinity_change_count() >= 1);
     assert!(m.affinity_repin_count() >= 1);
 }
+
+#[test]
+fn a_monitor_turned_off_leaves_the_workers_alone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((a, b, original)) = two_cpus() else {
+        return;
+    };
+    let _restore = Restore(original.clone());
+    let name = "affmon-off";
+    let domains = vec![CpuSet::from_iter([a]), CpuSet::from_iter([b])];
+    let rt = Builder::new_multi_thread()
+        .pools(Pools::Domains(domains))
+        .worker_threads(1)
+        .monitor_affinity(false)
+        .thread_name(name)
+        .build()
+        .unwrap();
+    let homes = planned(&rt);
+    let stream = Stream::start(&rt);
+    set_main_thread(&CpuSet::from_iter([b]));
+    thread::sleep(Duration::from_millis(400));
+    assert_eq!(worker_masks(name), homes, "nobody moved the workers");
+    set_main_thread(&original);
+    stream.finish(&rt);
+    assert_eq!(rt.metrics().affinity_change_count(), 0);
+    assert_eq!(rt.metrics().affinity_repin_count(), 0);
+}

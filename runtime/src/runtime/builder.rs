@@ -53,6 +53,7 @@ pub struct Builder {
     topology: Option<Topology>,
     pools: Pools,
     pin_workers: bool,
+    monitor_affinity: bool,
     thread_name: ThreadNameFn,
     thread_stack_size: Option<usize>,
     on_thread_start: Option<Callback>,
@@ -84,6 +85,7 @@ impl Builder {
             topology: None,
             pools: Pools::Auto,
             pin_workers: true,
+            monitor_affinity: true,
             thread_name: Arc::new(|| "numa-rt-worker".to_string()),
             thread_stack_size: None,
             on_thread_start: None,
@@ -156,6 +158,35 @@ impl Builder {
     /// threads to the whole node.
     pub fn pin_workers(&mut self, pin: bool) -> &mut Self {
         self.pin_workers = pin;
+        self
+    }
+
+    /// Whether a multi-thread runtime follows changes of the CPUs the
+    /// process may use while it runs (default: yes).
+    ///
+    /// The process's allowed CPUs are the **main thread's** affinity mask:
+    /// what `taskset -p PID` changes, and what the kernel narrows when the
+    /// cgroup's `cpuset.cpus.effective` shrinks. About every 100 ms, from a
+    /// running worker's maintenance tick or before it parks (never per
+    /// poll), one worker compares it with the last one seen; after a change
+    /// every worker is pinned again to its build-time CPUs that are still
+    /// allowed, else the allowed CPUs of its node, else those of the
+    /// nearest node with some. Workers never change pool, so tasks stay on
+    /// their queues: none is lost or run twice. CPUs that come back are
+    /// used again. Each running worker also checks its own CPU
+    /// (`sched_getcpu`) and mask about every 100 ms and pins itself back
+    /// when its thread alone was re-pinned from outside
+    /// (`taskset -p TID`). Counted in
+    /// [`RuntimeMetrics::affinity_change_count`](super::RuntimeMetrics::affinity_change_count)
+    /// and its neighbours.
+    ///
+    /// A program that narrows its own main thread narrows the workers too;
+    /// turn the monitor off if the main thread's mask is not meant for the
+    /// runtime. Blocking threads keep their build-time pinning (the kernel
+    /// still narrows them with the cgroup). CPUs added after the build get
+    /// no worker.
+    pub fn monitor_affinity(&mut self, enabled: bool) -> &mut Self {
+        self.monitor_affinity = enabled;
         self
     }
 
@@ -472,7 +503,13 @@ impl Builder {
             })
             .collect();
         let pool_cpus = nodes.iter().map(|n| n.cpus().clone()).collect();
-        let affinity = Monitor::new(self.pin_workers, homes, pool_cpus, remote_order.clone());
+        let affinity = Monitor::new(
+            self.monitor_affinity,
+            self.pin_workers,
+            homes,
+            pool_cpus,
+            remote_order.clone(),
+        );
         let shared = Arc::new(Shared::new(
             pools.into_boxed_slice(),
             remotes.into_boxed_slice(),
@@ -721,7 +758,9 @@ impl fmt::Debug for Builder {
             .field("kind", &self.kind)
             .field("worker_threads", &self.worker_threads)
             .field("nodes", &self.nodes)
+            .field("pools", &self.pools)
             .field("pin_workers", &self.pin_workers)
+            .field("monitor_affinity", &self.monitor_affinity)
             .field("sched", &self.sched)
             .finish_non_exhaustive()
     }

@@ -45,7 +45,8 @@
 //! worker through their thread id, so the monitor never wakes them. While
 //! every worker sleeps nothing is checked; the first to wake catches up.
 //!
-//! With `Builder::pin_workers(false)` the monitor only counts changes.
+//! With `Builder::pin_workers(false)` the monitor only counts changes;
+//! with `Builder::monitor_affinity(false)` it does nothing.
 
 use std::io;
 use std::sync::atomic::AtomicU64;
@@ -85,6 +86,8 @@ struct State {
 
 /// See the module docs.
 pub(crate) struct Monitor {
+    /// Whether the monitor looks at all (`Builder::monitor_affinity`).
+    enabled: bool,
     pin: bool,
     workers: Box<[WorkerHome]>,
     /// Each pool's CPUs at build time.
@@ -103,9 +106,11 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    /// A monitor for `workers` (pinned when `pin`); the allowed set is read
-    /// now, so a change before the first check counts.
+    /// A monitor for `workers` (pinned when `pin`; not looking at all
+    /// unless `enabled`); the allowed set is read now, so a change before
+    /// the first check counts.
     pub(crate) fn new(
+        enabled: bool,
         pin: bool,
         workers: Vec<WorkerHome>,
         pool_cpus: Vec<CpuSet>,
@@ -119,6 +124,7 @@ impl Monitor {
             tids: vec![0; n],
         };
         Monitor {
+            enabled,
             pin,
             workers: workers.into_boxed_slice(),
             pool_cpus: pool_cpus.into_boxed_slice(),
@@ -160,6 +166,9 @@ impl Monitor {
     /// The cheap hook: called by worker `worker` on its own thread from its
     /// maintenance tick and before it parks.
     pub(crate) fn tick(&self, worker: usize) {
+        if !self.enabled {
+            return;
+        }
         let now = self.now_ms();
         let due = self.next_check.load(Relaxed);
         if now >= due
@@ -372,7 +381,7 @@ mod tests {
             })
             .collect();
         let order: Box<[Box<[usize]>]> = vec![vec![1].into(), vec![0].into()].into();
-        Monitor::new(true, workers, vec![set("0-3"), set("4-7")], order)
+        Monitor::new(true, true, workers, vec![set("0-3"), set("4-7")], order)
     }
 
     #[test]
@@ -411,6 +420,7 @@ mod tests {
         let first = allowed.first().unwrap();
         let home = CpuSet::from_iter([first]);
         let m = Monitor::new(
+            true,
             true,
             vec![WorkerHome {
                 home: home.clone(),

@@ -77,6 +77,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    // Each part is assembled by the builder on its own; a parameter struct
+    // would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         pools: Box<[NodePool]>,
         remotes: Box<[Remote]>,

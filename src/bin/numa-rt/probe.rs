@@ -126,6 +126,6 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(text.contains("memory cannot be bound"), "{text}");
-        assert!(text.contains("Probe::pool_topology"), "{text}");
+        assert!(text.contains("NUMA_RT_POOLS=probe"), "{text}");
     }
 }

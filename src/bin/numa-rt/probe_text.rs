@@ -120,8 +120,9 @@ pub fn render(report: &Report<'_>) -> String {
         .any(|&(_, k)| k > 1)
     {
         out.push_str(
-            "\nTo run one worker pool per latency domain: Probe::pool_topology, then \
-             runtime::Builder::topology.\n",
+            "\nTo run one worker pool per latency domain: NUMA_RT_POOLS=probe (or \
+             Builder::pools(Pools::Probed), which probes when the runtime is built), or \
+             Builder::pools(Pools::Domains(..)) with the domains above.\n",
         );
     }
     let _ = writeln!(out, "\nNote: {MEMORY_NOTE}.");
