@@ -74,6 +74,12 @@ impl Idle {
         let mut sleepers = self.lock();
         let dec = UNPARK_ONE + usize::from(is_searching);
         let prev = self.state.fetch_sub(dec, SeqCst);
+        // Pairs with the fence in `worker_to_notify`: the caller's re-check
+        // of the queues comes after this fence, so either it sees a task
+        // pushed before that fence or the pusher sees this worker parked.
+        // A SeqCst read-modify-write alone does not order the later loads
+        // of the queues (loom's `inject` models found the lost wake-up).
+        fence(SeqCst);
         sleepers.push(worker);
         is_searching && searching(prev) == 1
     }
