@@ -11,6 +11,8 @@ pub mod fs;
 pub mod io;
 pub mod locality;
 pub(crate) mod loom;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod net;
 pub mod runtime;
 pub(crate) mod scheduler;
