@@ -57,6 +57,14 @@ use crate::io::op::SharedFd;
 /// println!("read {} bytes: {:?}", n?, &buf[..]);
 /// # Ok(()) }
 /// ```
+///
+/// Dropping a `File` closes it with `close(2)` on the spot (once no
+/// operation holds it any more), as tokio does. A ring close
+/// (`IORING_OP_CLOSE`) was measured and costs more CPU: 270 to 330 ns per
+/// close even with 64 submitted together, against 200 to 240 ns for
+/// `close(2)`, 1.3 to 1.4 times as much (`close_cost` in `ring.rs`, five
+/// runs on a loaded 2-core machine); it would also leave the descriptor
+/// open after the drop.
 pub struct File {
     fd: SharedFd,
     /// The `AsyncRead`/`AsyncWrite`/`AsyncSeek` state.

@@ -284,3 +284,99 @@ mod tests {
         assert!(!kernel_supports(200));
     }
 }
+
+/// Closing by `IORING_OP_CLOSE` against `close(2)`: the measurement
+/// behind closing files synchronously (see `File`'s docs). Run by hand:
+///
+/// ```text
+/// cargo test --release -p numa-rt-runtime --lib close_cost -- --ignored --nocapture
+/// ```
+#[cfg(test)]
+mod close_cost {
+    use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+    use std::time::{Duration, Instant};
+
+    /// This thread's CPU time.
+    fn cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a live timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// Rounds of 64 closes, alternating: dropping the `OwnedFd`s
+    /// (`close(2)` each) and 64 ring closes submitted together and awaited
+    /// in one task (the cheapest a ring close can be). Prints the median
+    /// per-close cost of each.
+    #[test]
+    #[ignore = "a measurement: run by hand with --ignored --nocapture"]
+    fn measure_close_costs() {
+        use std::os::fd::IntoRawFd;
+        if crate::io::driver::uring::probe().is_err() {
+            eprintln!("io_uring unavailable here: skipped");
+            return;
+        }
+        let rt = crate::runtime::Builder::new_current_thread()
+            .enable_all()
+            .io_driver(crate::io::IoDriver::Uring)
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        rt.block_on(async {
+            let d = driver().unwrap();
+            let (mut sync_cpu, mut ring_cpu) = (Vec::new(), Vec::new());
+            for round in 0..400 {
+                let fds: Vec<OwnedFd> = (0..64)
+                    .map(|_| std::fs::File::open(&path).unwrap().into())
+                    .collect();
+                let c0 = cpu();
+                if round % 2 == 0 {
+                    drop(fds);
+                    sync_cpu.push(cpu() - c0);
+                    continue;
+                }
+                let mut ops: Vec<_> = fds
+                    .into_iter()
+                    .map(|fd| {
+                        let entry = opcode::Close::new(types::Fd(fd.into_raw_fd())).build();
+                        // SAFETY: no pointers; the descriptor is the op's
+                        // to close.
+                        unsafe { Op::submit(d.clone(), entry, ()) }.unwrap()
+                    })
+                    .collect();
+                std::future::poll_fn(|cx| {
+                    ops.retain_mut(|op| match Pin::new(op).poll(cx) {
+                        Poll::Ready((c, ())) => {
+                            c.into_result().unwrap();
+                            false
+                        }
+                        Poll::Pending => true,
+                    });
+                    if ops.is_empty() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+                ring_cpu.push(cpu() - c0);
+            }
+            sync_cpu.sort();
+            ring_cpu.sort();
+            let per_close = |v: &[Duration]| v[v.len() / 2].as_nanos() / 64;
+            eprintln!(
+                "CPU per close: close(2) {} ns, IORING_OP_CLOSE {} ns",
+                per_close(&sync_cpu),
+                per_close(&ring_cpu)
+            );
+        });
+    }
+}
