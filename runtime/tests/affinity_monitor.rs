@@ -363,3 +363,83 @@ fn a_monitor_turned_off_leaves_the_workers_alone() {
     assert_eq!(rt.metrics().affinity_change_count(), 0);
     assert_eq!(rt.metrics().affinity_repin_count(), 0);
 }
+
+/// This process in a cgroup v1 cpuset of its own, moved back to the
+/// root cpuset and the cgroup removed when dropped.
+struct OwnCpuset {
+    root: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl OwnCpuset {
+    fn create(cpus: &CpuSet) -> io::Result<OwnCpuset> {
+        let root = std::path::PathBuf::from("/sys/fs/cgroup/cpuset");
+        let mems = fs::read_to_string(root.join("cpuset.mems"))?;
+        let dir = root.join(format!("numa-rt-test-{}", std::process::id()));
+        fs::create_dir(&dir)?;
+        let own = OwnCpuset { root, dir };
+        fs::write(own.dir.join("cpuset.mems"), mems.trim())?;
+        own.set_cpus(cpus)?;
+        fs::write(own.dir.join("cgroup.procs"), std::process::id().to_string())?;
+        Ok(own)
+    }
+
+    fn set_cpus(&self, cpus: &CpuSet) -> io::Result<()> {
+        fs::write(self.dir.join("cpuset.cpus"), cpus.to_string())
+    }
+}
+
+impl Drop for OwnCpuset {
+    fn drop(&mut self) {
+        let _ = fs::write(
+            self.root.join("cgroup.procs"),
+            std::process::id().to_string(),
+        );
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// Opt-in (`NUMA_RT_TEST_CGROUP=1`, as root on a machine with the cgroup
+/// v1 cpuset hierarchy at /sys/fs/cgroup/cpuset): the process moves into a
+/// cpuset of its own whose `cpuset.cpus` is narrowed to one CPU and widened
+/// again. A v1 cpuset edit overwrites every thread's mask, so coming back
+/// needs the monitor.
+#[test]
+fn cgroup_cpuset_edits_are_followed() {
+    if std::env::var_os("NUMA_RT_TEST_CGROUP").is_none() {
+        eprintln!("skipped: set NUMA_RT_TEST_CGROUP=1 to move this process into a cpuset");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((a, b, original)) = two_cpus() else {
+        return;
+    };
+    let _restore = Restore(original.clone());
+    let cpuset = OwnCpuset::create(&original).unwrap();
+    let name = "affmon-cg";
+    let domains = vec![CpuSet::from_iter([a]), CpuSet::from_iter([b])];
+    let rt = Builder::new_multi_thread()
+        .pools(Pools::Domains(domains))
+        .worker_threads(1)
+        .thread_name(name)
+        .build()
+        .unwrap();
+    let homes = planned(&rt);
+    let stream = Stream::start(&rt);
+    thread::sleep(Duration::from_millis(100));
+    let only_b = CpuSet::from_iter([b]);
+    cpuset.set_cpus(&only_b).unwrap();
+    let took = within_bound("workers inside the narrowed cpuset", || {
+        worker_masks(name).iter().all(|m| m == &only_b) && planned(&rt).iter().all(|m| m == &only_b)
+    });
+    eprintln!("cpuset narrowed: followed in {took:?}");
+    cpuset.set_cpus(&original).unwrap();
+    let took = within_bound("workers back on their CPUs", || {
+        worker_masks(name) == homes && planned(&rt) == homes
+    });
+    eprintln!("cpuset widened: followed in {took:?}");
+    stream.finish(&rt);
+    assert!(rt.metrics().affinity_change_count() >= 2);
+    drop(rt);
+    drop(cpuset);
+}
