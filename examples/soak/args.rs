@@ -33,7 +33,9 @@ fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, Stri
 fn seconds(flag: &str, v: Option<String>) -> Result<f64, String> {
     let s: f64 = number(flag, v)?;
     if !(s.is_finite() && s > 0.0 && s <= 7.0 * 86_400.0) {
-        return Err(format!("{flag}: {s} is not between 0 and a week of seconds"));
+        return Err(format!(
+            "{flag}: {s} is not between 0 and a week of seconds"
+        ));
     }
     Ok(s)
 }

@@ -331,21 +331,31 @@ impl Conn<'_> {
                 break;
             }
             if let Some(i) = mismatch(&buf[..n], self.key, got) {
-                return Err(invalid(format!("corrupt echo at offset {}", got + i as u64)));
+                return Err(invalid(format!(
+                    "corrupt echo at offset {}",
+                    got + i as u64
+                )));
             }
             got += n as u64;
         }
         if got == total {
             Ok(())
         } else {
-            Err(invalid(format!("end of stream after {got} of {total} bytes")))
+            Err(invalid(format!(
+                "end of stream after {got} of {total} bytes"
+            )))
         }
     }
 }
 
 /// Streams `total` pattern bytes in random pieces, then shuts down the
 /// write side (dropping the half does it).
-async fn write_stream(writer: OwnedWriteHalf, key: u64, total: u64, mut rng: Rng) -> io::Result<()> {
+async fn write_stream(
+    writer: OwnedWriteHalf,
+    key: u64,
+    total: u64,
+    mut rng: Rng,
+) -> io::Result<()> {
     let mut offset = 0u64;
     let mut buf = Vec::with_capacity(MAX_CHUNK);
     while offset < total {

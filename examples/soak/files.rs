@@ -30,8 +30,10 @@ pub async fn files(soak: Arc<Soak>, stream: u64, deadline: Instant) {
                 soak.ledger.file_bytes.add(len as u64);
             }
             Err(e) => {
-                soak.ledger
-                    .fail(format!("file {} ({len} bytes, way {how}): {e}", path.display()));
+                soak.ledger.fail(format!(
+                    "file {} ({len} bytes, way {how}): {e}",
+                    path.display()
+                ));
                 return;
             }
         }
@@ -40,7 +42,13 @@ pub async fn files(soak: Arc<Soak>, stream: u64, deadline: Instant) {
 
 /// Writes `len` bytes of pattern `key` to `path` one of three ways,
 /// reads them back, checks them, and removes the file.
-async fn round_trip(path: &PathBuf, key: u64, len: usize, how: u64, rng: &mut Rng) -> io::Result<()> {
+async fn round_trip(
+    path: &PathBuf,
+    key: u64,
+    len: usize,
+    how: u64,
+    rng: &mut Rng,
+) -> io::Result<()> {
     let mut data = Vec::with_capacity(len);
     fill(&mut data, key, 0, len);
     let back = match how {

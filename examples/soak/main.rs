@@ -193,7 +193,10 @@ async fn run(args: &Args, connections: usize, nofile: u64, dir: PathBuf) -> Resu
     );
     let mut servers = Vec::new();
     for (node, listener) in listeners {
-        servers.push(numa_rt::spawn_on(node, echo::accept_loop(soak.clone(), listener)));
+        servers.push(numa_rt::spawn_on(
+            node,
+            echo::accept_loop(soak.clone(), listener),
+        ));
     }
 
     phase(&soak, connections, args.warmup, 0).await?;
@@ -201,7 +204,8 @@ async fn run(args: &Args, connections: usize, nofile: u64, dir: PathBuf) -> Resu
     let base = Snapshot::take().map_err(|e| format!("memory: {e}"))?;
     println!("soak: baseline after warm-up: {base}");
 
-    soak.corrupt_next.store(args.inject_corruption, Ordering::Relaxed);
+    soak.corrupt_next
+        .store(args.inject_corruption, Ordering::Relaxed);
     soak.leak.store(args.inject_leak, Ordering::Relaxed);
     phase(&soak, connections, args.seconds, 1).await?;
     soak.leak.store(false, Ordering::Relaxed);
@@ -215,7 +219,9 @@ async fn run(args: &Args, connections: usize, nofile: u64, dir: PathBuf) -> Resu
     for s in servers {
         match s.await {
             Err(e) if e.is_cancelled() => {}
-            other => soak.ledger.fail(format!("accept loop ended with {other:?}")),
+            other => soak
+                .ledger
+                .fail(format!("accept loop ended with {other:?}")),
         }
     }
     println!("{}", soak.ledger.describe());
@@ -224,7 +230,12 @@ async fn run(args: &Args, connections: usize, nofile: u64, dir: PathBuf) -> Resu
 
 /// Runs the whole workload on every node for `seconds`, then waits for
 /// all of it to finish.
-async fn phase(soak: &Arc<Soak>, connections: usize, seconds: f64, phase: u64) -> Result<(), String> {
+async fn phase(
+    soak: &Arc<Soak>,
+    connections: usize,
+    seconds: f64,
+    phase: u64,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut set = JoinSet::new();
     let n = soak.nodes.len();
@@ -245,7 +256,12 @@ async fn phase(soak: &Arc<Soak>, connections: usize, seconds: f64, phase: u64) -
     }
     let end = deadline + DRAIN;
     loop {
-        match timeout(end.saturating_duration_since(Instant::now()), set.join_next()).await {
+        match timeout(
+            end.saturating_duration_since(Instant::now()),
+            set.join_next(),
+        )
+        .await
+        {
             Ok(None) => return Ok(()),
             Ok(Some(Ok(()))) => {}
             Ok(Some(Err(e))) => soak.ledger.fail(format!("a workload task failed: {e}")),
@@ -332,7 +348,8 @@ fn verdict(soak: &Soak, base: &Snapshot, after: &Snapshot) -> Result<String, Str
             l.connections.get()
         ));
     }
-    if l.connections.get() == 0 || l.spawned.get() == 0 || l.timers.get() == 0 || l.files.get() == 0 {
+    if l.connections.get() == 0 || l.spawned.get() == 0 || l.timers.get() == 0 || l.files.get() == 0
+    {
         problems.push("a workload never ran".into());
     }
     if leaked > IN_USE_TOLERANCE {

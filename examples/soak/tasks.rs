@@ -137,9 +137,9 @@ pub async fn churn(soak: Arc<Soak>, stream: u64, deadline: Instant) {
         while let Some(r) = set.join_next().await {
             match r {
                 Ok(t) if expected.remove(&t) => soak.ledger.completed.inc(),
-                Ok(t) => soak
-                    .ledger
-                    .fail(format!("a churn task returned {t:#x}, which no task was to return")),
+                Ok(t) => soak.ledger.fail(format!(
+                    "a churn task returned {t:#x}, which no task was to return"
+                )),
                 Err(e) => outcome_error(&soak, e),
             }
         }
@@ -159,17 +159,24 @@ fn outcome_error(soak: &Soak, e: JoinError) {
     } else if e.is_panic() {
         soak.ledger.panicked.inc();
         if !e.into_panic().is::<IntentionalPanic>() {
-            soak.ledger.fail("a task panicked with a payload not its own".into());
+            soak.ledger
+                .fail("a task panicked with a payload not its own".into());
         }
     } else {
-        soak.ledger.fail(format!("join error neither panic nor cancel: {e}"));
+        soak.ledger
+            .fail(format!("join error neither panic nor cancel: {e}"));
     }
 }
 
 /// A task that spawns 1 to 4 children on random nodes (completing,
 /// panicking, aborted, or parents themselves up to depth 2), awaits each
 /// handle and checks the outcome; returns `t`.
-fn parent(soak: Arc<Soak>, seed: u64, t: u64, depth: u32) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+fn parent(
+    soak: Arc<Soak>,
+    seed: u64,
+    t: u64,
+    depth: u32,
+) -> Pin<Box<dyn Future<Output = u64> + Send>> {
     Box::pin(async move {
         let mut rng = Rng::new(seed, t);
         let mut children = Vec::new();

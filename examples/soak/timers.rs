@@ -55,8 +55,9 @@ pub async fn timers(soak: Arc<Soak>, stream: u64, deadline: Instant) {
                 })
                 .await;
                 if r != Ok(7) {
-                    soak.ledger
-                        .fail(format!("timeout of {d:?} + 5 s fired before a sleep of {d:?}"));
+                    soak.ledger.fail(format!(
+                        "timeout of {d:?} + 5 s fired before a sleep of {d:?}"
+                    ));
                 }
                 check(&soak, "sleep in a timeout", d, start.elapsed());
             }
