@@ -99,6 +99,11 @@ impl Drop for Registration {
         if !self.timer.cancelled.swap(true, Relaxed) {
             self.cancelled.fetch_add(1, Relaxed);
         }
+        // The entry stays in the heap until it is due or swept: it must not
+        // keep the waker (its task, and through it the runtime that owns
+        // this driver: a cycle that leaked whole runtimes).
+        let waker = lock(&self.timer.state).waker.take();
+        drop(waker);
     }
 }
 
@@ -194,6 +199,23 @@ mod tests {
         assert!(soon.timer.register(&noop_waker()));
         assert!(!late.timer.register(&noop_waker()));
         assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_cancelled_timer_lets_go_of_its_waker() {
+        struct Counted;
+        impl std::task::Wake for Counted {
+            fn wake(self: Arc<Self>) {}
+        }
+        let mut t = Timers::default();
+        let task = Arc::new(Counted);
+        let reg = t.insert(Instant::now() + Duration::from_secs(60));
+        assert!(!reg.timer.register(&Waker::from(task.clone())));
+        assert_eq!(Arc::strong_count(&task), 2);
+        drop(reg);
+        // The entry is still in the heap, its waker is not.
+        assert_eq!(t.len(), 1);
+        assert_eq!(Arc::strong_count(&task), 1);
     }
 
     #[test]
