@@ -133,6 +133,9 @@ impl Client {
             .header("host", self.addr.to_string())
             .body(Empty::new())
             .unwrap();
+        // hyper's client connection takes a poll to be ready again after
+        // a response: sending before that fails with "not ready".
+        self.sender.ready().await?;
         let res = self.sender.send_request(req).await?;
         let status = res.status();
         let body = res.into_body().collect().await?.to_bytes();

@@ -12,6 +12,7 @@
 pub(crate) mod config;
 pub(crate) mod driver;
 pub(crate) mod op;
+pub(crate) mod registration;
 pub mod unix;
 
 pub use config::{Backend, IoDriver};

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::addr::resolve;
 use crate::io::config::Backend;
 use crate::io::op::{self, current_driver, Op, Readiness, SharedFd, READABLE, WRITABLE};
+use crate::io::registration::{poll_registered, Direction, LazyRegistration};
 
 pub(super) fn no_addresses() -> io::Error {
     io::Error::new(
@@ -242,6 +243,9 @@ impl fmt::Debug for TcpListener {
 /// methods (`read`, `write_all`, ...) keep their tokio names.
 pub struct TcpStream {
     fd: SharedFd,
+    /// Readiness for `AsyncRead`/`AsyncWrite`, registered at the first
+    /// wait and shared with the halves of `into_split`.
+    reg: Arc<LazyRegistration>,
     read_wait: Option<Readiness>,
     write_wait: Option<Readiness>,
 }
@@ -250,6 +254,7 @@ impl TcpStream {
     fn from_owned(fd: OwnedFd) -> TcpStream {
         TcpStream {
             fd: SharedFd::new(fd),
+            reg: Arc::default(),
             read_wait: None,
             write_wait: None,
         }
@@ -384,11 +389,13 @@ impl TcpStream {
             OwnedReadHalf {
                 fd: fd.clone(),
                 _pair: shared.clone(),
+                reg: self.reg.clone(),
                 wait: None,
             },
             OwnedWriteHalf {
                 fd,
                 _pair: shared,
+                reg: self.reg.clone(),
                 wait: None,
                 shutdown_on_drop: true,
             },
@@ -615,6 +622,59 @@ pub(super) fn poll_write_vectored_fd(
     op::poll_io(fd, wait, WRITABLE, cx, || sendv(raw, bufs))
 }
 
+/// A read through the socket's registration: tried while the socket is
+/// believed readable; a short read means the kernel had no more, so the
+/// next read waits for an event instead of asking.
+fn poll_read_reg(
+    fd: &SharedFd,
+    reg: &LazyRegistration,
+    wait: &mut Option<Readiness>,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    let raw = fd.raw();
+    poll_registered(fd, reg, wait, Direction::Read, cx, || {
+        let wanted = buf.remaining();
+        let before = buf.filled().len();
+        recv_into(raw, buf)?;
+        let n = buf.filled().len() - before;
+        // 0 is the end of the stream: that stays readable.
+        Ok(((), n > 0 && n < wanted))
+    })
+}
+
+/// A write through the socket's registration; a short write means the
+/// send buffer is full.
+fn poll_write_reg(
+    fd: &SharedFd,
+    reg: &LazyRegistration,
+    wait: &mut Option<Readiness>,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
+    let raw = fd.raw();
+    poll_registered(fd, reg, wait, Direction::Write, cx, || {
+        let n = send_from(raw, data)?;
+        Ok((n, n < data.len()))
+    })
+}
+
+/// A vectored write through the socket's registration.
+fn poll_write_vectored_reg(
+    fd: &SharedFd,
+    reg: &LazyRegistration,
+    wait: &mut Option<Readiness>,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let raw = fd.raw();
+    let total: usize = bufs.iter().take(1024).map(|b| b.len()).sum();
+    poll_registered(fd, reg, wait, Direction::Write, cx, || {
+        let n = sendv(raw, bufs)?;
+        Ok((n, n < total))
+    })
+}
+
 impl AsyncRead for TcpStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -622,7 +682,7 @@ impl AsyncRead for TcpStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        poll_read_fd(&this.fd, &mut this.read_wait, cx, buf)
+        poll_read_reg(&this.fd, &this.reg, &mut this.read_wait, cx, buf)
     }
 }
 
@@ -633,7 +693,7 @@ impl AsyncWrite for TcpStream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        poll_write_fd(&this.fd, &mut this.write_wait, cx, data)
+        poll_write_reg(&this.fd, &this.reg, &mut this.write_wait, cx, data)
     }
 
     fn poll_write_vectored(
@@ -642,7 +702,7 @@ impl AsyncWrite for TcpStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        poll_write_vectored_fd(&this.fd, &mut this.write_wait, cx, bufs)
+        poll_write_vectored_reg(&this.fd, &this.reg, &mut this.write_wait, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -666,7 +726,7 @@ impl futures_io::AsyncRead for TcpStream {
     ) -> Poll<io::Result<usize>> {
         let mut rb = ReadBuf::new(buf);
         let this = self.get_mut();
-        match poll_read_fd(&this.fd, &mut this.read_wait, cx, &mut rb) {
+        match poll_read_reg(&this.fd, &this.reg, &mut this.read_wait, cx, &mut rb) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -721,6 +781,7 @@ impl fmt::Debug for TcpStream {
 pub struct OwnedReadHalf {
     fd: SharedFd,
     _pair: Arc<SharedFd>,
+    reg: Arc<LazyRegistration>,
     wait: Option<Readiness>,
 }
 
@@ -730,6 +791,7 @@ pub struct OwnedReadHalf {
 pub struct OwnedWriteHalf {
     fd: SharedFd,
     _pair: Arc<SharedFd>,
+    reg: Arc<LazyRegistration>,
     wait: Option<Readiness>,
     shutdown_on_drop: bool,
 }
@@ -763,7 +825,7 @@ impl AsyncRead for OwnedReadHalf {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        poll_read_fd(&this.fd, &mut this.wait, cx, buf)
+        poll_read_reg(&this.fd, &this.reg, &mut this.wait, cx, buf)
     }
 }
 
@@ -774,7 +836,7 @@ impl AsyncWrite for OwnedWriteHalf {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        poll_write_fd(&this.fd, &mut this.wait, cx, data)
+        poll_write_reg(&this.fd, &this.reg, &mut this.wait, cx, data)
     }
 
     fn poll_write_vectored(
@@ -783,7 +845,7 @@ impl AsyncWrite for OwnedWriteHalf {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        poll_write_vectored_fd(&this.fd, &mut this.wait, cx, bufs)
+        poll_write_vectored_reg(&this.fd, &this.reg, &mut this.wait, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

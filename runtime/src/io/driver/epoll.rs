@@ -16,6 +16,9 @@ use std::time::Duration;
 use super::Completion;
 
 const WAKE_TOKEN: u64 = u64::MAX;
+/// Tokens of edge-triggered registrations: this bit plus the slot key
+/// (one-shot waits use the bare descriptor number).
+const REGISTERED_TAG: u64 = 1 << 62;
 
 #[derive(Default)]
 struct FdEntry {
@@ -33,6 +36,8 @@ pub(crate) struct Poller {
     events: Vec<libc::epoll_event>,
     /// Whether `epoll_pwait2` exists (nanosecond timeouts).
     pwait2: bool,
+    /// Edge-triggered registrations in the set.
+    registered: usize,
 }
 
 /// epoll events for a set of `poll` events.
@@ -110,6 +115,7 @@ impl Poller {
             by_key: HashMap::new(),
             events: Vec::with_capacity(256),
             pwait2: true,
+            registered: 0,
         })
     }
 
@@ -158,6 +164,28 @@ impl Poller {
         Ok(())
     }
 
+    /// Watches `fd` for as long as it is registered, edge-triggered, both
+    /// ways: each event completes `key` again (the slot stays).
+    pub(crate) fn add_edge_triggered(&mut self, fd: RawFd, key: usize) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: REGISTERED_TAG | key as u64,
+        };
+        // SAFETY: `ev` is a live epoll_event; a bad `fd` is an error.
+        cvt(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+        self.registered += 1;
+        Ok(())
+    }
+
+    /// Stops watching a descriptor of [`add_edge_triggered`](Self::add_edge_triggered).
+    pub(crate) fn remove_edge_triggered(&mut self, fd: RawFd) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `ev` is a live epoll_event (ignored by DEL on current
+        // kernels, required non-null by old ones).
+        let _ = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) };
+        self.registered = self.registered.saturating_sub(1);
+    }
+
     /// Op `key` no longer waits.
     pub(crate) fn remove_interest(&mut self, key: usize) {
         let Some(fd) = self.by_key.remove(&key) else {
@@ -177,7 +205,7 @@ impl Poller {
     /// What a wait needs outside the driver's lock: `None` when there is
     /// nothing to wait for (a zero timeout and no waiters).
     pub(crate) fn begin_wait(&mut self, timeout: Option<Duration>) -> Option<WaitCall> {
-        if timeout == Some(Duration::ZERO) && self.by_key.is_empty() {
+        if timeout == Some(Duration::ZERO) && self.by_key.is_empty() && self.registered == 0 {
             return None;
         }
         let mut events = std::mem::take(&mut self.events);
@@ -201,6 +229,16 @@ impl Poller {
             let (token, ready) = (ev.u64, ev.events);
             if token == WAKE_TOKEN {
                 self.drain_wake();
+                continue;
+            }
+            if token & REGISTERED_TAG != 0 {
+                out.push((
+                    token & !REGISTERED_TAG,
+                    Completion {
+                        result: 0,
+                        flags: to_poll_events(ready),
+                    },
+                ));
                 continue;
             }
             let fd = token as RawFd;

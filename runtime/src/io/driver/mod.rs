@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::config::{Backend, IoConfig};
+use super::registration::ScheduledIo;
 use timers::{Registration, Timers};
 
 /// Data an operation keeps alive until its completion (buffers, fds).
@@ -65,7 +66,27 @@ enum Slot {
     Done(Completion),
     /// The future was dropped: the data the kernel may still use.
     Abandoned(Option<Keep>),
+    /// A descriptor registered for readiness once (see `Driver::register`).
+    Registered(Registered),
 }
+
+/// A registered descriptor: its events update `io` until it is
+/// deregistered.
+struct Registered {
+    io: Arc<ScheduledIo>,
+    /// The descriptor the kernel watches (io_uring: the socket itself;
+    /// epoll: `dup`'s number).
+    fd: RawFd,
+    /// epoll: a duplicate of the socket's descriptor, so the edge-triggered
+    /// interest is an epoll registration of its own that never meets the
+    /// one-shot waits made on the socket's own number.
+    dup: Option<OwnedFd>,
+    /// io_uring: the multishot poll is in the kernel.
+    armed: bool,
+}
+
+/// The `poll` events a registration watches.
+const REGISTERED_EVENTS: u32 = (libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP) as u32;
 
 /// What is shared between threads.
 struct State {
@@ -285,7 +306,7 @@ impl Driver {
             }
             Slot::Pending(Some(w)) if w.will_wake(cx.waker()) => None,
             Slot::Pending(waker) => waker.replace(cx.waker().clone()),
-            Slot::Abandoned(_) => None,
+            Slot::Abandoned(_) | Slot::Registered(_) => None,
         };
         drop(state);
         // A replaced waker may hold the last reference to a task: drop it
@@ -319,6 +340,110 @@ impl Driver {
         }
         let old = std::mem::replace(slot, Slot::Abandoned(keep));
         if self.is_current() && !self.inner.closed.load(Relaxed) {
+            drop(state);
+            if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
+                ring.cancel(key as u64);
+            }
+        } else {
+            state.cancels.push(key);
+            drop(state);
+            self.inner.wake.unpark();
+        }
+        drop(old);
+    }
+
+    // ---- registrations ------------------------------------------------
+
+    /// Registers `fd` for readiness for as long as the returned key lives
+    /// (until [`deregister`](Self::deregister)): a multishot poll on
+    /// io_uring, an edge-triggered interest on epoll. Every event the
+    /// kernel reports lands in `io`. On io_uring, owning thread only.
+    pub(crate) fn register(&self, fd: RawFd, io: Arc<ScheduledIo>) -> io::Result<usize> {
+        if self.inner.closed.load(Relaxed) {
+            return Err(closed_error());
+        }
+        match self.backend() {
+            Backend::Uring => {
+                let key = lock(&self.inner.state)
+                    .ops
+                    .insert(Slot::Registered(Registered {
+                        io,
+                        fd,
+                        dup: None,
+                        armed: true,
+                    }));
+                let entry = multishot_poll(fd, key);
+                let result = match &mut *lock(&self.inner.kernel) {
+                    Kernel::Uring(ring) => ring.push(entry),
+                    Kernel::Epoll(_) => Ok(()),
+                };
+                if let Err(e) = result {
+                    let slot = lock(&self.inner.state).ops.try_remove(key);
+                    drop(slot);
+                    return Err(e);
+                }
+                Ok(key)
+            }
+            Backend::Epoll => {
+                // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller keeps
+                // open; the result is checked.
+                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                if dup < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: a fresh descriptor nothing else owns.
+                let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+                let raw = dup.as_raw_fd();
+                let key = lock(&self.inner.state)
+                    .ops
+                    .insert(Slot::Registered(Registered {
+                        io,
+                        fd: raw,
+                        dup: Some(dup),
+                        armed: true,
+                    }));
+                let result = match &mut *lock(&self.inner.kernel) {
+                    Kernel::Epoll(p) => p.add_edge_triggered(raw, key),
+                    Kernel::Uring(_) => Ok(()),
+                };
+                if let Err(e) = result {
+                    let slot = lock(&self.inner.state).ops.try_remove(key);
+                    drop(slot);
+                    return Err(e);
+                }
+                Ok(key)
+            }
+        }
+    }
+
+    /// Ends registration `key`. Any thread.
+    pub(crate) fn deregister(&self, key: usize) {
+        let mut state = lock(&self.inner.state);
+        if !matches!(state.ops.get(key), Some(Slot::Registered(_))) {
+            return;
+        }
+        let armed_in_ring = self.backend() == Backend::Uring
+            && matches!(state.ops.get(key), Some(Slot::Registered(r)) if r.armed)
+            && !self.inner.closed.load(Relaxed);
+        if !armed_in_ring {
+            // epoll (or a ring that no longer watches it): drop the
+            // interest, then the slot and its duplicate descriptor.
+            let slot = state.ops.try_remove(key);
+            drop(state);
+            if let Some(Slot::Registered(Registered { dup: Some(dup), .. })) = &slot {
+                if let Kernel::Epoll(p) = &mut *lock(&self.inner.kernel) {
+                    p.remove_edge_triggered(dup.as_raw_fd());
+                }
+            }
+            // Dropped with no lock held: it may hold the last waker of a
+            // task.
+            drop(slot);
+            return;
+        }
+        // The multishot poll ends with a completion of its own: keep the
+        // slot until then, so its key is not reused meanwhile.
+        let old = std::mem::replace(&mut state.ops[key], Slot::Abandoned(None));
+        if self.is_current() {
             drop(state);
             if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
                 ring.cancel(key as u64);
@@ -411,11 +536,33 @@ impl Driver {
             }
         }
         let mut garbage: Vec<Keep> = Vec::new();
+        let uring = self.backend() == Backend::Uring;
         {
             let mut state = lock(&self.inner.state);
+            let mut rearm = Vec::new();
             for (key, c) in completions {
                 let key = key as usize;
+                // io_uring: a multishot request posts more completions.
+                let more = uring && io_uring::cqueue::more(c.flags);
                 match state.ops.get_mut(key) {
+                    Some(Slot::Registered(r)) if !uring => r.io.set_ready(c.flags, &mut wakers),
+                    Some(Slot::Registered(r)) => {
+                        if c.result >= 0 {
+                            r.io.set_ready(c.result as u32, &mut wakers);
+                        }
+                        if !more {
+                            // The kernel ended the poll: arm it again, or
+                            // (refused, cancelled at shutdown) let the
+                            // socket fall back to one-shot waits.
+                            if c.result >= 0 && !self.inner.closed.load(Relaxed) {
+                                rearm.push((key, r.fd));
+                            } else {
+                                r.armed = false;
+                                r.io.detach(&mut wakers);
+                            }
+                        }
+                    }
+                    Some(Slot::Abandoned(_)) if more => {}
                     Some(Slot::Pending(w)) => {
                         if let Some(w) = w.take() {
                             wakers.push(w);
@@ -433,6 +580,20 @@ impl Driver {
                     // A second completion for a finished slot (e.g. a
                     // cancelled poll): nothing waits for it.
                     Some(Slot::Done(_)) | None => {}
+                }
+            }
+            if !rearm.is_empty() {
+                // Under the state lock, so no deregistration slips between
+                // the check and the push.
+                if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
+                    for (key, fd) in rearm {
+                        if ring.push(multishot_poll(fd, key)).is_err() {
+                            if let Some(Slot::Registered(r)) = state.ops.get_mut(key) {
+                                r.armed = false;
+                                r.io.detach(&mut wakers);
+                            }
+                        }
+                    }
                 }
             }
             state.timers.fire_due(Instant::now(), &mut wakers);
@@ -460,7 +621,7 @@ impl Driver {
         let keys: Vec<usize> = lock(&self.inner.state)
             .ops
             .iter()
-            .filter(|(_, s)| !matches!(s, Slot::Done(_)))
+            .filter(|(_, s)| in_kernel(s))
             .map(|(k, _)| k)
             .collect();
         if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
@@ -472,7 +633,7 @@ impl Driver {
             let in_flight = lock(&self.inner.state)
                 .ops
                 .iter()
-                .any(|(_, s)| !matches!(s, Slot::Done(_)));
+                .any(|(_, s)| in_kernel(s));
             let left = deadline.saturating_duration_since(Instant::now());
             if !in_flight || left.is_zero() {
                 break;
@@ -506,6 +667,23 @@ fn close_unclaimed_fd(c: Completion, keep: Option<&Keep>) {
         // future was dropped before taking it, so nothing refers to it.
         unsafe { libc::close(c.result) };
     }
+}
+
+/// Whether the kernel may still post a completion for this slot.
+fn in_kernel(slot: &Slot) -> bool {
+    match slot {
+        Slot::Done(_) => false,
+        Slot::Registered(r) => r.armed,
+        Slot::Pending(_) | Slot::Abandoned(_) => true,
+    }
+}
+
+/// A multishot poll for a registration (its events until cancelled).
+fn multishot_poll(fd: RawFd, key: usize) -> io_uring::squeue::Entry {
+    io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), REGISTERED_EVENTS)
+        .multi(true)
+        .build()
+        .user_data(key as u64)
 }
 
 fn closed_error() -> io::Error {

@@ -268,7 +268,10 @@ impl Ring {
                 WAKE_TOKEN => self.wake_armed = false,
                 CANCEL_TOKEN => {}
                 key => {
-                    self.in_flight = self.in_flight.saturating_sub(1);
+                    // A multishot request (flag MORE) stays in flight.
+                    if !io_uring::cqueue::more(cqe.flags()) {
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                    }
                     out.push((
                         key,
                         Completion {
