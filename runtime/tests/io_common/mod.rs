@@ -9,9 +9,14 @@ use numa_rt_runtime::io::{Backend, IoDriver};
 use numa_rt_runtime::runtime::{Builder, Runtime};
 
 /// The drivers every I/O test runs on. io_uring is skipped (with a note)
-/// only where the kernel refuses it.
+/// where the kernel refuses it, and when `NUMA_RT_IO=epoll` asks for epoll
+/// alone (scripts/valgrind-runtime: valgrind cannot follow io_uring).
 pub fn drivers() -> Vec<IoDriver> {
     let mut out = vec![IoDriver::Epoll];
+    if std::env::var("NUMA_RT_IO").as_deref() == Ok("epoll") {
+        eprintln!("NUMA_RT_IO=epoll: testing epoll only");
+        return out;
+    }
     match Builder::new_current_thread()
         .enable_all()
         .io_driver(IoDriver::Uring)
