@@ -5,6 +5,10 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::{
+    AtomicBool,
+    Ordering::{Acquire, Release},
+};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -246,6 +250,8 @@ pub struct TcpStream {
     /// Readiness for `AsyncRead`/`AsyncWrite`, registered at the first
     /// wait and shared with the halves of `into_split`.
     reg: Arc<LazyRegistration>,
+    /// Which directions an owned-buffer operation is using `reg` in.
+    gates: OwnedGates,
     read_wait: Option<Readiness>,
     write_wait: Option<Readiness>,
 }
@@ -255,6 +261,7 @@ impl TcpStream {
         TcpStream {
             fd: SharedFd::new(fd),
             reg: Arc::default(),
+            gates: OwnedGates::default(),
             read_wait: None,
             write_wait: None,
         }
@@ -355,13 +362,20 @@ impl TcpStream {
     /// future mid-flight is safe (the buffer stays with the driver until the
     /// kernel is done with it).
     pub async fn read_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        recv_owned(&self.fd, buf).await
+        recv_owned_in(&self.fd, self.owned_ready(), buf).await
     }
 
     /// Writes from `buf[..len]`, returning how many bytes were written and
     /// the buffer.
     pub async fn write_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        send_owned(&self.fd, buf, 0).await
+        send_owned_in(&self.fd, self.owned_ready(), buf, 0).await
+    }
+
+    fn owned_ready(&self) -> Option<OwnedReady<'_>> {
+        Some(OwnedReady {
+            reg: &self.reg,
+            gates: &self.gates,
+        })
     }
 
     /// Writes all of `buf`.
@@ -369,7 +383,7 @@ impl TcpStream {
         let mut done = 0;
         let mut buf = buf;
         while done < buf.len() {
-            let (r, b) = send_owned(&self.fd, buf, done).await;
+            let (r, b) = send_owned_in(&self.fd, self.owned_ready(), buf, done).await;
             buf = b;
             match r {
                 Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
@@ -390,12 +404,14 @@ impl TcpStream {
                 fd: fd.clone(),
                 _pair: shared.clone(),
                 reg: self.reg.clone(),
+                gates: OwnedGates::default(),
                 wait: None,
             },
             OwnedWriteHalf {
                 fd,
                 _pair: shared,
                 reg: self.reg.clone(),
+                gates: OwnedGates::default(),
                 wait: None,
                 shutdown_on_drop: true,
             },
@@ -408,7 +424,84 @@ fn byte_count(r: io::Result<u32>) -> io::Result<usize> {
     r.map(|n| n as usize)
 }
 
-pub(super) async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+/// Owned-buffer operations on epoll wait through the socket's registration
+/// (edge-triggered, registered once), one operation per direction at a
+/// time: the registration keeps one waiting task per direction, so a
+/// concurrent second operation waits the one-shot way instead.
+#[derive(Debug, Default)]
+pub(super) struct OwnedGates {
+    read: AtomicBool,
+    write: AtomicBool,
+}
+
+/// A socket's registration and gates, for an owned-buffer operation.
+#[derive(Clone, Copy)]
+pub(super) struct OwnedReady<'a> {
+    reg: &'a LazyRegistration,
+    gates: &'a OwnedGates,
+}
+
+/// A direction of [`OwnedGates`] taken by one operation until dropped.
+struct Gate<'a>(&'a AtomicBool);
+
+impl<'a> Gate<'a> {
+    fn take(flag: &'a AtomicBool) -> Option<Gate<'a>> {
+        (!flag.swap(true, Acquire)).then_some(Gate(flag))
+    }
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Release);
+    }
+}
+
+impl<'a> OwnedReady<'a> {
+    /// The registration, when no other operation uses it in `dir`.
+    fn enter(ready: Option<Self>, dir: Direction) -> Option<(&'a LazyRegistration, Gate<'a>)> {
+        let ready = ready?;
+        let flag = match dir {
+            Direction::Read => &ready.gates.read,
+            Direction::Write => &ready.gates.write,
+        };
+        Gate::take(flag).map(|g| (ready.reg, g))
+    }
+}
+
+/// Runs `attempt` until it does not block: through the registration when
+/// `ready` has it free in `dir`, else with one-shot waits.
+async fn owned_io<R>(
+    fd: &SharedFd,
+    ready: Option<OwnedReady<'_>>,
+    dir: Direction,
+    mut attempt: impl FnMut() -> io::Result<(R, bool)>,
+) -> io::Result<R> {
+    match OwnedReady::enter(ready, dir) {
+        Some((reg, _gate)) => {
+            let mut wait = None;
+            std::future::poll_fn(|cx| poll_registered(fd, reg, &mut wait, dir, cx, &mut attempt))
+                .await
+        }
+        None => {
+            let events = match dir {
+                Direction::Read => READABLE,
+                Direction::Write => WRITABLE,
+            };
+            op::io(fd, events, || attempt().map(|(r, _)| r)).await
+        }
+    }
+}
+
+/// [`recv_owned_in`] with no registration (one-shot waits on epoll).
+pub(super) async fn recv_owned(fd: &SharedFd, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    recv_owned_in(fd, None, buf).await
+}
+
+pub(super) async fn recv_owned_in(
+    fd: &SharedFd,
+    ready: Option<OwnedReady<'_>>,
+    mut buf: Vec<u8>,
+) -> (io::Result<usize>, Vec<u8>) {
     let spare = buf.capacity() - buf.len();
     if spare == 0 {
         return (Ok(0), buf);
@@ -419,16 +512,17 @@ pub(super) async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<u
     };
     if driver.backend() == Backend::Epoll {
         let raw = fd.raw();
-        let r = op::io(fd, READABLE, || {
+        let r = owned_io(fd, ready, Direction::Read, || {
             let spare = buf.spare_capacity_mut();
             // SAFETY: recv writes at most `spare.len()` bytes into the
             // vector's spare capacity.
             let n = unsafe { libc::recv(raw, spare.as_mut_ptr().cast(), spare.len(), 0) };
             if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
+                return Err(io::Error::last_os_error());
             }
+            let n = n as usize;
+            // A short read drained the socket (0, the end, stays ready).
+            Ok((n, n > 0 && n < spare.len()))
         })
         .await;
         if let Ok(n) = r {
@@ -476,8 +570,18 @@ pub(super) async fn recv_owned(fd: &SharedFd, mut buf: Vec<u8>) -> (io::Result<u
     }
 }
 
+/// [`send_owned_in`] with no registration (one-shot waits on epoll).
 pub(super) async fn send_owned(
     fd: &SharedFd,
+    buf: Vec<u8>,
+    from: usize,
+) -> (io::Result<usize>, Vec<u8>) {
+    send_owned_in(fd, None, buf, from).await
+}
+
+pub(super) async fn send_owned_in(
+    fd: &SharedFd,
+    ready: Option<OwnedReady<'_>>,
     buf: Vec<u8>,
     from: usize,
 ) -> (io::Result<usize>, Vec<u8>) {
@@ -491,15 +595,16 @@ pub(super) async fn send_owned(
     }
     if driver.backend() == Backend::Epoll {
         let raw = fd.raw();
-        let r = op::io(fd, WRITABLE, || {
+        let r = owned_io(fd, ready, Direction::Write, || {
             // SAFETY: sends from a live slice of `data.len()` bytes.
             let n =
                 unsafe { libc::send(raw, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
             if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
+                return Err(io::Error::last_os_error());
             }
+            let n = n as usize;
+            // A short write means the send buffer is full.
+            Ok((n, n < data.len()))
         })
         .await;
         return (r, buf);
@@ -782,6 +887,7 @@ pub struct OwnedReadHalf {
     fd: SharedFd,
     _pair: Arc<SharedFd>,
     reg: Arc<LazyRegistration>,
+    gates: OwnedGates,
     wait: Option<Readiness>,
 }
 
@@ -792,6 +898,7 @@ pub struct OwnedWriteHalf {
     fd: SharedFd,
     _pair: Arc<SharedFd>,
     reg: Arc<LazyRegistration>,
+    gates: OwnedGates,
     wait: Option<Readiness>,
     shutdown_on_drop: bool,
 }
@@ -799,14 +906,22 @@ pub struct OwnedWriteHalf {
 impl OwnedReadHalf {
     /// Owned-buffer read; see [`TcpStream::read_owned`].
     pub async fn read_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        recv_owned(&self.fd, buf).await
+        let ready = OwnedReady {
+            reg: &self.reg,
+            gates: &self.gates,
+        };
+        recv_owned_in(&self.fd, Some(ready), buf).await
     }
 }
 
 impl OwnedWriteHalf {
     /// Owned-buffer write; see [`TcpStream::write_owned`].
     pub async fn write_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        send_owned(&self.fd, buf, 0).await
+        let ready = OwnedReady {
+            reg: &self.reg,
+            gates: &self.gates,
+        };
+        send_owned_in(&self.fd, Some(ready), buf, 0).await
     }
 }
 
