@@ -11,7 +11,7 @@
 //!
 //! It prints one line, `round_trips=N secs=S rate=R/s`, and with
 //! `--server-pid` also the server's CPU time over the measured window
-//! (user + system, from `/proc/PID/stat`) and the round trips per server
+//! (its threads' run time from `/proc/PID/task/*/schedstat`) and the round trips per server
 //! CPU-second. `scripts/bench-echo` runs it pinned against each server.
 
 use std::io::{self, Read, Write};
@@ -79,8 +79,36 @@ fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// User plus system CPU time of process `pid`, from `/proc/PID/stat`.
+/// CPU time of process `pid`: the sum of its threads' run time from
+/// `/proc/PID/task/*/schedstat` (nanoseconds), or user plus system time
+/// from `/proc/PID/stat` (clock ticks) where schedstat is missing.
 fn process_cpu(pid: u32) -> io::Result<Duration> {
+    match threads_run_time(pid) {
+        Ok(t) => Ok(t),
+        Err(_) => stat_cpu(pid),
+    }
+}
+
+fn threads_run_time(pid: u32) -> io::Result<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path().join("schedstat");
+        // A thread that just exited has no file any more: skip it.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let ns: u64 = text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| io::Error::other("unexpected schedstat format"))?;
+        total += ns;
+    }
+    Ok(Duration::from_nanos(total))
+}
+
+/// User plus system CPU time of process `pid`, from `/proc/PID/stat`.
+fn stat_cpu(pid: u32) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name may contain spaces: fields start after its ')'.
     let rest = stat
