@@ -21,6 +21,9 @@ use crate::loom::sync::atomic::Ordering::{Acquire, Release};
 const EMPTY: u32 = 0;
 const NOTIFIED: u32 = 1;
 const PARKED: u32 = u32::MAX;
+/// Parked in the I/O driver: the driver's eventfd ends the wait, the futex
+/// is not used (an unpark then costs no futex call).
+const PARKED_IN_DRIVER: u32 = u32::MAX - 1;
 
 /// Wakes an I/O driver the parked thread waits in.
 pub(crate) type IoUnpark = Arc<dyn Fn() + Send + Sync>;
@@ -74,11 +77,32 @@ impl Parker {
         if self.state.fetch_sub(1, Acquire) == NOTIFIED {
             return;
         }
-        if self.io.get().is_some() && crate::io::driver::park_current(timeout) {
-            // One wait in the driver (I/O, timers and unparks end it); the
-            // caller re-checks its queues, so an early return is fine.
-            self.state.swap(EMPTY, Acquire);
-            return;
+        if self.io.get().is_some() {
+            // Say the wait is in the driver, unless a token raced in.
+            if self
+                .state
+                .compare_exchange(PARKED, PARKED_IN_DRIVER, Acquire, Acquire)
+                .is_err()
+            {
+                self.state.swap(EMPTY, Acquire);
+                return;
+            }
+            if crate::io::driver::park_current(timeout) {
+                // One wait in the driver (I/O, timers and unparks end it);
+                // the caller re-checks its queues, so an early return is
+                // fine.
+                self.state.swap(EMPTY, Acquire);
+                return;
+            }
+            // No driver to wait in after all: wait on the futex.
+            if self
+                .state
+                .compare_exchange(PARKED_IN_DRIVER, PARKED, Acquire, Acquire)
+                .is_err()
+            {
+                self.state.swap(EMPTY, Acquire);
+                return;
+            }
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -105,11 +129,14 @@ impl Parker {
 
     /// Wakes the parked thread, or makes its next park return at once.
     pub(crate) fn unpark(&self) {
-        if self.state.swap(NOTIFIED, Release) == PARKED {
-            futex_wake(&self.state);
-            if let Some(wake) = self.io.get() {
-                wake();
+        match self.state.swap(NOTIFIED, Release) {
+            PARKED => futex_wake(&self.state),
+            PARKED_IN_DRIVER => {
+                if let Some(wake) = self.io.get() {
+                    wake();
+                }
             }
+            _ => {}
         }
     }
 }

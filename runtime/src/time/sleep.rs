@@ -82,11 +82,12 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Instant::now() >= this.deadline {
-            this.registration = None;
-            return Poll::Ready(());
-        }
+        // Registered: the driver's clock decides (no clock read per poll;
+        // hyper polls its header-read sleep on every request).
         if this.registration.is_none() {
+            if Instant::now() >= this.deadline {
+                return Poll::Ready(());
+            }
             let driver = match driver::current() {
                 Some(d) if d.config().time => d,
                 _ => panic!("{NO_TIMER}"),

@@ -479,9 +479,9 @@ impl Driver {
     fn turn(&self, timeout: Option<Duration>) {
         let mut wakers = Vec::new();
         let mut completions: Vec<(u64, Completion)> = Vec::new();
+        let now = Instant::now();
         let cancels = {
             let mut state = lock(&self.inner.state);
-            let now = Instant::now();
             state.timers.fire_due(now, &mut wakers);
             std::mem::take(&mut state.cancels)
         };
@@ -492,7 +492,7 @@ impl Driver {
             let next = lock(&self.inner.state).timers.next_deadline();
             match (next, timeout) {
                 (Some(d), t) => {
-                    let until = d.saturating_duration_since(Instant::now());
+                    let until = d.saturating_duration_since(now);
                     Some(t.map_or(until, |t| t.min(until)))
                 }
                 (None, t) => t,
