@@ -515,6 +515,46 @@ fn no_descriptors_left() {
     println!("emfile: ok");
 }
 
+/// A thread new to a multi-thread runtime gets its own driver at its first
+/// I/O or timer; without descriptors it cannot. A connect fails with EMFILE
+/// (its socket comes first). Known broken: the missing driver is taken for
+/// a missing runtime, so a `sleep` panics with "used outside a runtime with
+/// time enabled", which hides the cause (EMFILE). Wanted: no panic (the
+/// timer served another way, or the creation retried), or at least a
+/// message naming the failed driver creation.
+#[test]
+#[ignore = "known: a thread's driver that cannot be created is reported as no runtime"]
+fn block_on_from_a_new_thread_without_descriptors() {
+    if case().as_deref() != Some("emfile-new-thread") {
+        if case().is_none() {
+            let out = seccomp::run_child(
+                CASE,
+                "block_on_from_a_new_thread_without_descriptors",
+                "emfile-new-thread",
+                &[("NUMA_RT_IO", "epoll")],
+            );
+            assert!(out.contains("emfile-new-thread: ok"), "{out}");
+        }
+        return;
+    }
+    let rt = multi(IoDriver::Auto);
+    let addr = rt.block_on(start_echo());
+    let handle = rt.handle().clone();
+    let held = exhaust_descriptors();
+    let other = std::thread::spawn(move || {
+        handle.block_on(async {
+            let r = TcpStream::connect(addr).await.map(drop);
+            let e = r.expect_err("connected without descriptors");
+            assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{e}");
+            numa_rt_runtime::time::sleep(Duration::from_millis(1)).await;
+        })
+    });
+    let r = other.join();
+    drop(held);
+    assert!(r.is_ok(), "a thread without descriptors panicked");
+    println!("emfile-new-thread: ok");
+}
+
 // ---- the valgrind canary --------------------------------------------------
 
 /// A runtime round trip; with `NUMA_RT_VALGRIND_CANARY=leak` or `=uaf` it
@@ -588,4 +628,69 @@ fn epoll_without_pwait2() {
         });
     }
     println!("no-pwait2: ok");
+}
+
+// ---- io_uring refused after the probe --------------------------------------
+
+/// The probe ring (2 entries) is allowed, the workers' rings are refused
+/// with ENOMEM (a locked-memory limit, or a per-user ring limit, reached
+/// between the probe and the workers): the build fails with an error or
+/// the runtime works; nothing panics or hangs.
+#[test]
+fn io_uring_refused_after_the_probe() {
+    if case().as_deref() != Some("ring-setup") {
+        if case().is_none() {
+            let out =
+                seccomp::run_child(CASE, "io_uring_refused_after_the_probe", "ring-setup", &[]);
+            assert!(out.contains("ring-setup: ok"), "{out}");
+            eprintln!("{out}");
+        }
+        return;
+    }
+    if Builder::new_current_thread()
+        .enable_all()
+        .io_driver(IoDriver::Uring)
+        .build()
+        .is_err()
+    {
+        println!("ring-setup: ok, skipped: io_uring unavailable");
+        return;
+    }
+    seccomp::install(&[Rule {
+        nr: libc::SYS_io_uring_setup,
+        conds: vec![Cond::Eq(0, 256)],
+        action: Action::Errno(libc::ENOMEM),
+    }]);
+    for driver in [IoDriver::Auto, IoDriver::Uring] {
+        for workers in [0, 2] {
+            let mut b = if workers == 0 {
+                Builder::new_current_thread()
+            } else {
+                let mut b = Builder::new_multi_thread();
+                b.worker_threads(workers).pin_workers(false);
+                b
+            };
+            match b.enable_all().io_driver(driver).build() {
+                Err(e) => {
+                    assert!(e.to_string().contains("I/O driver"), "{e}");
+                    assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
+                    println!("{driver:?}/{workers}: build refused: {e}");
+                }
+                Ok(rt) => {
+                    let r = rt.block_on(async {
+                        let listener = TcpListener::bind("127.0.0.1:0").await?;
+                        let addr = listener.local_addr()?;
+                        numa_rt_runtime::spawn(echo_server(listener));
+                        let c = TcpStream::connect(addr).await?;
+                        round_trip(&c, b"ring refused").await?;
+                        numa_rt_runtime::spawn(run_tasks(50)).await.unwrap();
+                        io::Result::Ok(())
+                    });
+                    println!("{driver:?}/{workers}: built; serving: {r:?}");
+                    r.unwrap();
+                }
+            }
+        }
+    }
+    println!("ring-setup: ok");
 }

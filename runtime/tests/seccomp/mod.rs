@@ -285,8 +285,14 @@ impl Supervisor {
 pub fn run_child(var: &str, test: &str, case: &str, env: &[(&str, &str)]) -> String {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = std::process::Command::new(exe);
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(var, case);
+    cmd.args([
+        test,
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(var, case);
     for (k, v) in env {
         cmd.env(k, v);
     }
