@@ -95,6 +95,7 @@ impl Builder {
             sched: SchedConfig {
                 remote_steal: true,
                 remote_steal_batch: 4,
+                remote_steal_grace: crate::scheduler::worker::REMOTE_STEAL_GRACE,
                 global_queue_interval: None,
                 lifo_slot: true,
                 task_cells_from_node_heap: true,
@@ -286,6 +287,27 @@ impl Builder {
     /// Most tasks an idle node takes from another node at once (default 4).
     pub fn remote_steal_batch(&mut self, n: usize) -> &mut Self {
         self.sched.remote_steal_batch = n.max(1);
+        self
+    }
+
+    /// The longest a node waits, once out of its own work, before it takes
+    /// `Preferred` tasks from other nodes (default 100 ms). The wait is an
+    /// eighth of the time the node had been busy before, at least 1 ms
+    /// and at most this: an imbalance smaller than that is not worth
+    /// running tasks away from their memory. Shorter evens out imbalances
+    /// sooner, at the cost of more polls off their node; zero steals as
+    /// soon as a node is idle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = numa_rt_runtime::runtime::Builder::new_multi_thread()
+    ///     .remote_steal_grace(Duration::from_millis(5))
+    ///     .build()?;
+    /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remote_steal_grace(&mut self, grace: Duration) -> &mut Self {
+        self.sched.remote_steal_grace = grace;
         self
     }
 

@@ -67,7 +67,6 @@ impl Parker {
     }
 
     /// Like [`park`](Self::park) but returns after `timeout` at the latest.
-    #[cfg(test)]
     pub(crate) fn park_timeout(&self, timeout: Duration) {
         self.park_inner(Some(timeout));
     }

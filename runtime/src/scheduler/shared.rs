@@ -26,6 +26,9 @@ pub(crate) struct SchedConfig {
     pub(crate) remote_steal: bool,
     /// Most tasks taken from another node at once.
     pub(crate) remote_steal_batch: usize,
+    /// How long a worker must have found no work of its node before it
+    /// steals from another.
+    pub(crate) remote_steal_grace: std::time::Duration,
     /// Polls between checks of the injector ahead of the local queue;
     /// `None`: tuned from the measured poll time.
     pub(crate) global_queue_interval: Option<u32>,
@@ -256,17 +259,28 @@ impl Shared {
         self.remotes[index].parker.unpark();
     }
 
-    /// Whether `pool` (or, for stealing, another node) has queued work;
-    /// checked by the last searcher before it parks.
-    pub(crate) fn has_work_for(&self, pool: usize) -> bool {
+    /// Whether `pool` (or, with `remote`, another node it may steal from)
+    /// has queued work; checked by the last searcher before it parks.
+    pub(crate) fn has_work_for(&self, pool: usize, remote: bool) -> bool {
         let p = &self.pools[pool];
         if p.has_injected() || p.workers.clone().any(|w| !self.remotes[w].steal.is_empty()) {
             return true;
         }
+        remote && self.has_remote_work(pool)
+    }
+
+    /// Whether another node has work `pool` could steal: `Preferred` tasks
+    /// queued on an overloaded node, or a busy worker's backlog there.
+    pub(crate) fn has_remote_work(&self, pool: usize) -> bool {
         self.config.remote_steal
             && self.remote_order[pool].iter().any(|&other| {
                 let victim = &self.pools[other];
-                victim.overloaded() && victim.has_preferred()
+                victim.idle.all_busy()
+                    && ((victim.overloaded() && victim.has_preferred())
+                        || victim
+                            .workers
+                            .clone()
+                            .any(|w| self.remotes[w].steal.len() >= 2))
             })
     }
 

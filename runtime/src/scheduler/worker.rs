@@ -34,6 +34,27 @@ const TARGET_INJECT_LATENCY: Duration = Duration::from_micros(200);
 const MIN_INTERVAL: u32 = 2;
 const MAX_INTERVAL: u32 = 127;
 
+/// Remote stealing waits out small imbalances. When a node runs out of
+/// work, it takes `Preferred` tasks from other nodes only after it has been
+/// idle for a quarter of the time it had been busy before (the kernel, too,
+/// tolerates a 25% load difference between NUMA domains before it moves
+/// tasks), within the bounds below. At the end of a batch spread evenly
+/// over the nodes, one node finishes before the others (CPU speed, a
+/// hypervisor, interrupts, other processes), and they finish their own
+/// queues about as soon as stolen tasks would have run far from their
+/// memory. A node that had little to do, facing a node with a lasting
+/// backlog, helps almost at once. The wait is paid once per idle spell,
+/// not per steal.
+const REMOTE_STEAL_TOLERANCE: u32 = 4;
+
+/// The shortest wait before a remote steal (unless the longest, set by
+/// `Builder::remote_steal_grace`, is shorter).
+const MIN_REMOTE_STEAL_GRACE: Duration = Duration::from_millis(1);
+
+/// The longest wait before a remote steal: the default of
+/// `Builder::remote_steal_grace`.
+pub(crate) const REMOTE_STEAL_GRACE: Duration = Duration::from_millis(100);
+
 /// Counters kept by the worker and published now and then.
 #[derive(Default)]
 struct Stats {
@@ -84,6 +105,17 @@ pub(crate) struct WorkerContext {
     deferred_spare: Cell<Vec<Waker>>,
     /// Set while the deferred tasks are being woken.
     waking_deferred: Cell<bool>,
+    /// Since when this worker has found no task of its own node (`None`
+    /// while it runs them); remote steals wait for a grace period.
+    idle_since: Cell<Option<Instant>>,
+    /// Since when this worker has been running its node's tasks (the end
+    /// of its last idle spell); the grace period grows with it.
+    busy_since: Cell<Instant>,
+    /// When the last idle spell began, and its grace period: a busy
+    /// stretch shorter than that grace (a task woken now and then on an
+    /// otherwise idle node) does not end the spell.
+    last_idle: Cell<Instant>,
+    grace: Cell<Duration>,
 }
 
 impl WorkerContext {
@@ -107,6 +139,10 @@ impl WorkerContext {
             deferred: RefCell::new(Vec::new()),
             deferred_spare: Cell::new(Vec::new()),
             waking_deferred: Cell::new(false),
+            idle_since: Cell::new(None),
+            busy_since: Cell::new(Instant::now()),
+            last_idle: Cell::new(Instant::now()),
+            grace: Cell::new(Duration::ZERO),
         }
     }
 
@@ -372,6 +408,12 @@ impl WorkerContext {
         bump(&self.stats.polls, 1);
         if task.header().home.pool() == self.pool {
             bump(&self.stats.home_polls, 1);
+            // Work of its own: the node is not idle (a stolen task's poll
+            // leaves the idle clock running, so stealing goes on).
+            if let Some(since) = self.idle_since.take() {
+                self.last_idle.set(since);
+                self.busy_since.set(Instant::now());
+            }
         }
         task.run();
     }
@@ -402,10 +444,41 @@ impl WorkerContext {
         if let Some(task) = self.pull_injector(&mut core) {
             return Some(task);
         }
-        if self.shared.config.remote_steal {
+        // Yielded tasks are work of this node too: they run first.
+        let yielded = self.deferred.try_borrow().map_or(true, |d| !d.is_empty());
+        if !yielded && self.remote_steal_wait().is_some_and(|left| left.is_zero()) {
             return self.steal_remote(&mut core);
         }
         None
+    }
+
+    /// How long this worker must still wait before it may steal from
+    /// other nodes (zero: it may now); `None` when remote stealing is off
+    /// or there is no other node. Starts the idle clock on first call.
+    fn remote_steal_wait(&self) -> Option<Duration> {
+        if !self.shared.config.remote_steal || self.shared.pools.len() < 2 {
+            return None;
+        }
+        let now = Instant::now();
+        let since = match self.idle_since.get() {
+            Some(since) => since,
+            None => {
+                let busy = now.duration_since(self.busy_since.get());
+                if busy < self.grace.get() {
+                    // A short stretch of work: the idle spell goes on.
+                    let since = self.last_idle.get();
+                    self.idle_since.set(Some(since));
+                    return Some(self.grace.get().saturating_sub(now.duration_since(since)));
+                }
+                self.idle_since.set(Some(now));
+                let longest = self.shared.config.remote_steal_grace;
+                let grace = (busy / REMOTE_STEAL_TOLERANCE)
+                    .clamp(MIN_REMOTE_STEAL_GRACE.min(longest), longest);
+                self.grace.set(grace);
+                now
+            }
+        };
+        Some(self.grace.get().saturating_sub(now.duration_since(since)))
     }
 
     /// The whole node is out of work: take a few tasks that allow it from
@@ -487,16 +560,31 @@ impl WorkerContext {
         let last_searcher = pool
             .idle
             .transition_worker_to_parked(remote.index_in_pool, was_searching);
-        if last_searcher && self.shared.has_work_for(self.pool) {
+        // Other nodes' work counts only once this worker may take it; until
+        // then it sleeps no longer than the rest of its grace period when
+        // some node has work to spare.
+        let wait = self.remote_steal_wait();
+        let may_steal = wait.is_some_and(|left| left.is_zero());
+        if last_searcher && self.shared.has_work_for(self.pool, may_steal) {
             self.shared.notify_pool(self.pool, false);
         }
+        let timeout = wait.filter(|left| !left.is_zero() && self.shared.has_remote_work(self.pool));
         loop {
             if !remote.inbox.is_empty() || self.shared.is_shutdown() {
                 pool.idle.unpark_worker_by_id(remote.index_in_pool);
                 break;
             }
-            remote.parker.park();
+            match timeout {
+                Some(timeout) => remote.parker.park_timeout(timeout),
+                None => remote.parker.park(),
+            }
             if !pool.idle.is_parked(remote.index_in_pool) {
+                break;
+            }
+            if timeout.is_some() {
+                // The grace period is over: look at the other nodes again
+                // (unless someone woke this worker meanwhile).
+                pool.idle.unpark_worker_by_id(remote.index_in_pool);
                 break;
             }
             if self.has_local_work() {
