@@ -3,9 +3,11 @@
 //! Every NUMA node that holds memory gets a shard: a sorted index of keys
 //! in a `NodeVec` placed on that node. A client task on each node issues
 //! queries for the next node's shard as plain `numa_rt::spawn`s of a
-//! `#[locality(shard)]` function, so each query first moves (hops) to the
-//! node that placement chose for its shard, then looks its keys up there. The example prints, per node, the share of query polls that ran
-//! on that node, and ends with one line:
+//! `#[locality(shard)]` function: calling it resolves the shard's node, so
+//! `spawn` queues each query there at once (no hop), and it looks its keys
+//! up next to the shard. The example prints, per node, the share of query
+//! polls that ran on that node (a poll by another node that stole the
+//! query counts against it), and ends with one line:
 //! `locality: polled_on_target=<fraction> hops=<n>`.
 //!
 //! Run on the real topology, or emulate two nodes on a one-node machine:
@@ -127,9 +129,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // One client task per shard node (strict: it stays there) issues
-    // queries for the next shard:
-    // spawned where the client runs, each query hops to its shard's node
-    // on its first poll (one node: no hop needed).
+    // queries for the next shard; each is spawned straight onto the node
+    // placement chose for that shard.
     let shards = Arc::new(shards);
     let per_client = QUERIES / shards.len() as u64;
     let hits = rt.block_on(async {

@@ -36,13 +36,19 @@ mod memory;
 mod metrics;
 mod near;
 mod net;
+mod plan;
 mod target;
 
 pub use cost::{Bound, CostSource, CostTable, LOCAL_COST};
+#[doc(hidden)]
+pub use hop::hop_planned;
 pub use hop::{hop, Hop, OnTarget};
 pub use memory::MemoryRegion;
 pub use metrics::{metrics, LocalityMetrics};
 pub use near::{memory_node_near, NodeBoxNear, NodeVecNear};
+pub(crate) use plan::take_spawn_hint;
+#[doc(hidden)]
+pub use plan::{spawn_hint, Captures, Plan};
 pub use target::{Bandwidth, Target, Targets, Weighted, WEIGHT_UNIT};
 
 use crate::topology::{NodeSet, Topology};

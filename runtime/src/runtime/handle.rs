@@ -99,7 +99,9 @@ impl Handle {
         let id = Id::next();
         match &self.inner {
             Scheduler::MultiThread(shared) => {
-                let home = Home::preferred(shared.default_pool());
+                // A `#[locality]` future starts where its targets placed it.
+                let home = crate::locality::take_spawn_hint::<F>(shared)
+                    .unwrap_or_else(|| Home::preferred(shared.default_pool()));
                 shared.spawn(future, id, home)
             }
             Scheduler::CurrentThread(shared) => shared.spawn(future, id),
