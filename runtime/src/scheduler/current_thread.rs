@@ -49,6 +49,11 @@ impl CtShared {
         topology: Topology,
         cells_from_node_heap: bool,
     ) -> CtShared {
+        // Memory placed from this runtime (node boxes, task cells) is mapped
+        // as its topology says: emulated nodes onto the real node under
+        // their CPUs, memory kinds through the cost table.
+        let cost = crate::locality::CostTable::new(&topology);
+        crate::locality::alloc_hook::install(&topology, &cost);
         CtShared {
             queue: SegQueue::new(),
             owned: OwnedTasks::new(1),
