@@ -517,13 +517,12 @@ fn no_descriptors_left() {
 
 /// A thread new to a multi-thread runtime gets its own driver at its first
 /// I/O or timer; without descriptors it cannot. A connect fails with EMFILE
-/// (its socket comes first). Known broken: the missing driver is taken for
-/// a missing runtime, so a `sleep` panics with "used outside a runtime with
-/// time enabled", which hides the cause (EMFILE). Wanted: no panic (the
-/// timer served another way, or the creation retried), or at least a
-/// message naming the failed driver creation.
+/// (its socket comes first). Known broken: a `sleep` there panics (the
+/// message now names the driver that could not be created and why; it
+/// used to claim there was no runtime). Wanted: no panic, the timer served
+/// another way (another driver of the runtime) until descriptors free up.
 #[test]
-#[ignore = "known: a thread's driver that cannot be created is reported as no runtime"]
+#[ignore = "known: a sleep on a thread whose driver cannot be created panics"]
 fn block_on_from_a_new_thread_without_descriptors() {
     if case().as_deref() != Some("emfile-new-thread") {
         if case().is_none() {
@@ -553,6 +552,45 @@ fn block_on_from_a_new_thread_without_descriptors() {
     drop(held);
     assert!(r.is_ok(), "a thread without descriptors panicked");
     println!("emfile-new-thread: ok");
+}
+
+/// The same thread's I/O on a descriptor it already has: the error names
+/// the driver that could not be created and why.
+#[test]
+fn a_new_thread_without_descriptors_says_why() {
+    if case().as_deref() != Some("emfile-new-thread-io") {
+        if case().is_none() {
+            let out = seccomp::run_child(
+                CASE,
+                "a_new_thread_without_descriptors_says_why",
+                "emfile-new-thread-io",
+                &[("NUMA_RT_IO", "epoll")],
+            );
+            assert!(out.contains("emfile-new-thread-io: ok"), "{out}");
+        }
+        return;
+    }
+    let rt = multi(IoDriver::Auto);
+    let addr = rt.block_on(start_echo());
+    let handle = rt.handle().clone();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let held = exhaust_descriptors();
+    let other = std::thread::spawn(move || {
+        handle.block_on(async {
+            let s = TcpStream::from_std(stream).unwrap();
+            let (r, _) = s.write_all_owned(b"hello".to_vec()).await;
+            let e = r.expect_err("wrote without a driver");
+            let text = e.to_string();
+            assert!(
+                text.contains("I/O driver could not be created") && text.contains("open files"),
+                "{text}"
+            );
+        })
+    });
+    let r = other.join();
+    drop(held);
+    assert!(r.is_ok(), "the thread panicked");
+    println!("emfile-new-thread-io: ok");
 }
 
 // ---- the valgrind canary --------------------------------------------------

@@ -27,8 +27,15 @@ impl SharedFd {
 
 /// The current thread's driver, or an error saying why there is none.
 pub(crate) fn current_driver() -> io::Result<Driver> {
-    match driver::current() {
-        Some(d) if d.config().io => Ok(d),
+    let found = driver::current();
+    if let Some(d) = found.as_ref().filter(|d| d.config().io) {
+        return Ok(d.clone());
+    }
+    match (found, driver::creation_failure()) {
+        (None, Some((kind, e))) => Err(io::Error::new(
+            kind,
+            format!("numa_rt: this thread's I/O driver could not be created: {e}"),
+        )),
         _ => Err(io::Error::other(
             "numa_rt: no I/O driver on this thread: I/O must run inside a numa_rt runtime \
              built with I/O enabled (Builder::enable_io or enable_all, or #[numa_rt::main])",

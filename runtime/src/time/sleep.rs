@@ -90,7 +90,13 @@ impl Future for Sleep {
             }
             let driver = match driver::current() {
                 Some(d) if d.config().time => d,
-                _ => panic!("{NO_TIMER}"),
+                _ => match driver::creation_failure() {
+                    Some((_, e)) => panic!(
+                        "numa_rt::time: this thread's I/O driver, which runs its timers, \
+                         could not be created: {e}"
+                    ),
+                    None => panic!("{NO_TIMER}"),
+                },
             };
             // This thread's driver: it computes its next wait after this
             // poll, so the new deadline is seen in time.

@@ -755,8 +755,17 @@ pub(crate) fn current() -> Option<Driver> {
     if let Ok(Some(d)) = CURRENT.try_with(|c| c.borrow().clone()) {
         return Some(d);
     }
-    let config = crate::runtime::context::with_handle(|h| h.and_then(super::config_of))?;
-    let driver = Driver::new(config, true).ok()?;
+    let config = crate::runtime::context::with_handle(|h| h.and_then(super::config_of));
+    let created = config.map(|config| Driver::new(config, true));
+    // Kept so a timer or an I/O call can say why this thread has no driver
+    // (the next call tries again).
+    let _ = CREATE_FAILURE.try_with(|f| {
+        *f.borrow_mut() = match &created {
+            Some(Err(e)) => Some((e.kind(), e.to_string())),
+            _ => None,
+        };
+    });
+    let driver = created?.ok()?;
     // This thread waits in `park::current()` (block_on); let that parker
     // wait in the new driver and be woken through its eventfd.
     crate::scheduler::park::current()
@@ -767,6 +776,20 @@ pub(crate) fn current() -> Option<Driver> {
         .try_with(|c| *c.borrow_mut() = Some(driver.clone()))
         .ok()?;
     Some(driver)
+}
+
+thread_local! {
+    /// Why the last attempt to create this thread's driver failed.
+    static CREATE_FAILURE: RefCell<Option<(io::ErrorKind, String)>> = const { RefCell::new(None) };
+}
+
+/// Why [`current`] could not create this thread's driver on its last try
+/// (for instance no descriptors left), if that is why it returned `None`.
+pub(crate) fn creation_failure() -> Option<(io::ErrorKind, String)> {
+    CREATE_FAILURE
+        .try_with(|f| f.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 /// Parks the calling thread in its driver; `false` when it has none.
