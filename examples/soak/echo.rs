@@ -7,7 +7,8 @@
 //! other). It ends in one of three ways: gracefully (shut down the write
 //! side, read EOF), dropped with an exchange in flight, or reset
 //! (`SO_LINGER` 0). Some connections also cancel a read in flight (a
-//! timeout while no data is due) and go on using the socket.
+//! timeout while no data is due) and go on using the socket; some drop
+//! an owned-buffer read in flight just before they close.
 
 use std::io;
 use std::net::Shutdown;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use numa_rt::net::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 use numa_rt::time::{sleep, timeout, Instant};
+use tokio::io::AsyncReadExt;
 
 use crate::pattern::{fill, mismatch, Rng};
 use crate::Soak;
@@ -167,14 +169,14 @@ impl Conn<'_> {
     }
 
     /// Exchanges, then ends the connection one of three ways.
-    async fn ping_pong(&self, stream: TcpStream, rng: &mut Rng) {
+    async fn ping_pong(&self, mut stream: TcpStream, rng: &mut Rng) {
         let ledger = &self.soak.ledger;
         let exchanges = rng.range(1, 24);
         let cancel_at = rng.chance(10).then(|| rng.below(exchanges));
         let mut offset = 0u64;
         let mut rbuf = Vec::with_capacity(MAX_CHUNK);
         for i in 0..exchanges {
-            if cancel_at == Some(i) && !self.cancel_a_read(&stream, rng).await {
+            if cancel_at == Some(i) && !self.cancel_a_read(&mut stream, rng).await {
                 return;
             }
             let len = rng.size(MAX_EXCHANGE);
@@ -201,6 +203,15 @@ impl Conn<'_> {
                 let mut buf = Vec::new();
                 fill(&mut buf, self.key, offset, rng.size(MAX_EXCHANGE));
                 let _ = timeout(STALL, stream.write_all_owned(buf)).await;
+                if rng.chance(50) {
+                    // Abandon an owned read in flight (on io_uring the
+                    // driver keeps the buffer and cancels the receive).
+                    let wait = Duration::from_micros(rng.below(500));
+                    let rbuf = Vec::with_capacity(MAX_CHUNK);
+                    if timeout(wait, stream.read_owned(rbuf)).await.is_err() {
+                        ledger.abandoned_reads.inc();
+                    }
+                }
                 ledger.dropped.inc();
             }
             _ => {
@@ -275,14 +286,20 @@ impl Conn<'_> {
     /// Starts a read while no data is due and cancels it with a timeout;
     /// the socket must go on working (the next exchange checks it).
     /// `false` when something arrived that should not have.
-    async fn cancel_a_read(&self, stream: &TcpStream, rng: &mut Rng) -> bool {
+    ///
+    /// This goes through tokio's `AsyncRead` (cancel-safe: a dropped read
+    /// has taken no bytes). An owned-buffer read is not: on io_uring a
+    /// receive dropped in flight may still complete with data nobody gets,
+    /// so owned reads are only abandoned on connections about to close.
+    async fn cancel_a_read(&self, stream: &mut TcpStream, rng: &mut Rng) -> bool {
         let wait = Duration::from_micros(rng.below(2000));
-        match timeout(wait, stream.read_owned(Vec::with_capacity(64))).await {
+        let mut buf = [0u8; 64];
+        match timeout(wait, stream.read(&mut buf)).await {
             Err(_) => {
                 self.soak.ledger.cancelled_reads.inc();
                 true
             }
-            Ok((r, _)) => {
+            Ok(r) => {
                 self.lost(0, 0, format!("a read with no data due returned {r:?}"));
                 false
             }

@@ -74,6 +74,8 @@ pub struct Ledger {
     pub split: Count,
     /// Reads cancelled by a timeout before any data was due.
     pub cancelled_reads: Count,
+    /// Owned-buffer reads dropped in flight just before a close.
+    pub abandoned_reads: Count,
     /// `connect` refused for want of a local port (retried).
     pub no_port: Count,
     // Server side.
@@ -163,7 +165,7 @@ impl Ledger {
         let _ = writeln!(
             s,
             "soak:   echo: connections={} bytes={} lost={} graceful={} dropped={} resets={} split={} \
-             cancelled_reads={} connect_no_port={}",
+             cancelled_reads={} abandoned_reads={} connect_no_port={}",
             self.connections.get(),
             self.bytes.get(),
             self.lost.get(),
@@ -172,6 +174,7 @@ impl Ledger {
             self.resets.get(),
             self.split.get(),
             self.cancelled_reads.get(),
+            self.abandoned_reads.get(),
             self.no_port.get(),
         );
         let _ = writeln!(
