@@ -10,17 +10,19 @@ use std::task::{Context, Poll, Wake, Waker};
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::loom::sync::{Arc, Mutex, MutexGuard};
-use crate::task::{new_task, Home, Id, JoinError, JoinHandle, Notified, RawTask, Schedule};
+use crate::task::{
+    new_task, Home, Id, JoinError, JoinHandle, Notified, OwnedTasks, RawTask, Schedule,
+};
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The models' scheduler: a run queue the model drains by hand and the
-/// owned-task list (one task).
+/// real owned-task list.
 pub(super) struct Runner {
     queue: Mutex<VecDeque<Notified>>,
-    owned: Mutex<Option<RawTask>>,
+    owned: OwnedTasks,
 }
 
 /// The `Schedule` half stored in the task cell.
@@ -32,15 +34,7 @@ impl Schedule for ModelSchedule {
     }
 
     fn release(&self, task: RawTask) -> bool {
-        let mut owned = lock(&self.0.owned);
-        match *owned {
-            // The list's reference is dropped by `complete`.
-            Some(raw) if raw == task => {
-                *owned = None;
-                true
-            }
-            _ => false,
-        }
+        self.0.owned.remove(task)
     }
 }
 
@@ -53,7 +47,7 @@ impl Runner {
     {
         let runner = Arc::new(Runner {
             queue: Mutex::new(VecDeque::new()),
-            owned: Mutex::new(None),
+            owned: OwnedTasks::new(1),
         });
         let (task, notified, join) = new_task(
             future,
@@ -62,7 +56,9 @@ impl Runner {
             Home::preferred(0),
             None,
         );
-        *lock(&runner.owned) = Some(task.into_raw());
+        if runner.owned.bind(task).is_err() {
+            unreachable!("a new list is open");
+        }
         (runner, notified, join)
     }
 
@@ -83,16 +79,25 @@ impl Runner {
         }
     }
 
-    /// Drops what the runner holds (queued entries, the owned-list
-    /// reference), breaking the cycle cell -> scheduler -> queue -> cell.
+    /// Tasks in the owned list.
+    pub(super) fn owned(&self) -> usize {
+        self.owned.len()
+    }
+
+    /// The runtime's shutdown of the owned list: closes it and cancels
+    /// every task in it.
+    pub(super) fn close(&self) {
+        self.owned.close_and_shutdown_all();
+    }
+
+    /// Drops what the runner holds (queued entries, and through the owned
+    /// list's shutdown its references), breaking the cycle cell ->
+    /// scheduler -> queue or list -> cell.
     pub(super) fn shutdown(&self) {
         while let Some(task) = self.pop() {
             drop(task);
         }
-        if let Some(raw) = lock(&self.owned).take() {
-            // SAFETY: the owned-list reference `spawn` stored; given up once.
-            unsafe { raw.drop_reference() }
-        }
+        self.close();
     }
 }
 
@@ -197,9 +202,10 @@ pub(super) fn poll_join<T>(join: &mut JoinHandle<T>, waker: &Waker) -> Poll<Resu
 }
 
 /// A queued task standing for a run-queue entry: only its queue reference
-/// is left, so dropping it frees the cell (and the loom `Arc` its future
-/// holds: an entry a queue loses fails the model as a leak). Returns the
-/// entry and its address, which identifies it.
+/// is left (the task itself is already cancelled), so dropping it frees
+/// the cell and the loom `Arc` of the scheduler in it: an entry a queue
+/// loses fails the model as a leak. Returns the entry and its address,
+/// which identifies it.
 pub(super) fn entry(gate: &Arc<Gate>) -> (Notified, usize) {
     let (runner, notified, join) = Runner::spawn(Gated(gate.clone()));
     drop(join);

@@ -1,9 +1,10 @@
 //! The task state machine (`task/state.rs`, `raw.rs`, `waker.rs`,
 //! `join.rs`, `abort.rs`, `atomic_waker.rs`): wakes, polls, completion,
-//! abort, shutdown and the `JoinHandle` racing each other. In every model
-//! the future and the output are dropped exactly once, the cell is freed
-//! (else its loom `Arc` leaks), and the stage is only touched by whoever
-//! the state word hands it to (else loom reports the cell access).
+//! abort, shutdown and the `JoinHandle` racing each other, with the real
+//! owned-task list (`list.rs`). In every model the future and the output
+//! are dropped exactly once, the cell is freed (else its loom `Arc` leaks),
+//! and the stage is only touched by whoever the state word hands it to
+//! (else loom reports the cell access).
 
 use std::task::Poll;
 
@@ -166,6 +167,45 @@ fn shutdown_vs_wake() {
             Poll::Ready(Ok(_)) => panic!("a shut-down task completed"),
             Poll::Pending => panic!("a shut-down task never finished"),
         }
+        drop(join);
+        runner.shutdown();
+        gate.clear();
+        assert_eq!(gate.futures_dropped.load(Acquire), 1);
+        assert_eq!(gate.outputs_dropped.load(Acquire), 0);
+    });
+}
+
+/// The runtime shuts down (closes the owned list and cancels every task)
+/// while a worker polls the task and another thread wakes it: the task
+/// ends cancelled whichever side gets there first (shutdown cancels an
+/// idle task itself, or marks a running one so the poll's end cancels
+/// it), leaves the list, and its future is dropped once.
+#[test]
+fn runtime_shutdown_vs_poll() {
+    loom::model(|| {
+        let gate = Gate::new(false);
+        let (runner, first, mut join) = Runner::spawn(Gated(gate.clone()));
+        first.run();
+        gate.wake_by_ref();
+        let queued = runner.pop().expect("the wake queued the task");
+
+        let worker = thread::spawn(move || queued.run());
+        let closer = {
+            let runner = runner.clone();
+            thread::spawn(move || runner.close())
+        };
+        gate.wake_by_ref();
+        worker.join().unwrap();
+        closer.join().unwrap();
+        runner.run_all();
+
+        let (_probe, waker) = JoinProbe::new();
+        match poll_join(&mut join, &waker) {
+            Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "unexpected error: {e}"),
+            Poll::Ready(Ok(_)) => panic!("a task behind a shut gate completed"),
+            Poll::Pending => panic!("shutdown missed a running task"),
+        }
+        assert_eq!(runner.owned(), 0, "a cancelled task stayed in the list");
         drop(join);
         runner.shutdown();
         gate.clear();

@@ -4,11 +4,11 @@
 //! shards (by task id) each behind its own mutex, so spawning threads rarely
 //! meet on the same lock.
 
-use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::{Mutex, MutexGuard};
 
 use super::raw::{Header, RawTask, Task};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::{Mutex, MutexGuard};
 
 /// The list pointers inside a task header; guarded by the shard lock.
 pub(crate) struct Links {
