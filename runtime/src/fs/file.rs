@@ -30,7 +30,9 @@ use crate::io::op::SharedFd;
 /// `AsyncSeek` and futures-io's. One operation is in flight at a time and
 /// owns the file's internal buffer, so a dropped read or write future
 /// loses nothing; `poll_write` returns once its write is started, and
-/// `flush` (or the next write) waits for it and reports its error:
+/// `flush` (or the next write) waits for it and reports its error. As with
+/// tokio, `flush` before dropping the file: a write still in flight when
+/// the `File` is dropped is cancelled if the kernel has not started it.
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {

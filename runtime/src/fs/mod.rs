@@ -1,12 +1,20 @@
 //! Files: [`File`], [`OpenOptions`] and tokio::fs's free functions.
 //!
-//! Where the worker has an io_uring, opening, reading, writing and syncing
-//! are ring operations (`IORING_OP_OPENAT`, `READ`, `WRITE`, `FSYNC`): no
-//! thread hop, and many reads in flight per worker. Regular files are
-//! always "ready" to epoll, so on the epoll fallback (and in a runtime
-//! built without I/O) each operation runs on the blocking pool of the
-//! current node instead, as tokio::fs does everywhere. Metadata, `set_len`
-//! and directory operations use the blocking pool on both backends.
+//! Where the worker has an io_uring, opening, reading, writing, syncing,
+//! metadata and the path operations are ring operations
+//! (`IORING_OP_OPENAT`, `READ`, `WRITE`, `FSYNC`, `STATX`, `MKDIRAT`,
+//! `UNLINKAT`, `RENAMEAT`, `LINKAT`, `SYMLINKAT`): no thread hop, and many
+//! in flight per worker. Regular files are always "ready" to epoll, so on
+//! the epoll fallback (and in a runtime built without I/O) each operation
+//! runs on the blocking pool of the current node instead, as tokio::fs does
+//! everywhere. What the ring has no operation for (`set_len`,
+//! `set_permissions`, `read_dir`, `read_link`, `canonicalize`, `copy`,
+//! `remove_dir_all`) uses the blocking pool on both backends, as do path
+//! operations on kernels whose io_uring lacks them (asked once by probe).
+//!
+//! Metadata comes back as [`Metadata`], numa_rt's own type with the
+//! methods of `std::fs::Metadata`: std cannot build its type from a
+//! `statx` result the ring filled in.
 //!
 //! Reads and writes move owned buffers (`Vec<u8>`) in and out, so a
 //! dropped future never leaves the kernel writing into freed memory.
