@@ -310,10 +310,8 @@ pub(crate) fn poll_registered<R>(
             Ok(r) => r.io(),
             Err(e) => return Poll::Ready(Err(e)),
         };
-        loop {
-            let Some(ev) = ready!(io.poll_ready(dir, cx)) else {
-                break;
-            };
+        // `None`: detached, fall back below.
+        while let Some(ev) = ready!(io.poll_ready(dir, cx)) {
             match attempt() {
                 Ok((out, drained)) => {
                     if drained {

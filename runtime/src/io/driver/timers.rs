@@ -7,7 +7,7 @@
 //! reach the top of the heap, or in bulk when they outnumber live ones).
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -79,12 +79,27 @@ impl Ord for Entry {
 }
 
 /// The timers of one driver.
+///
+/// Most timers of a server have one duration (hyper's header-read timeout,
+/// a request timeout layer), so their deadlines come in order: those go to
+/// the back of `queue` in O(1) and leave from its front in O(1). A deadline
+/// earlier than the queue's last goes to `heap`. The earliest timer is the
+/// earlier of the two fronts.
 #[derive(Default)]
 pub(crate) struct Timers {
+    /// Timers in deadline order.
+    queue: VecDeque<Entry>,
+    /// Timers that came out of order.
     heap: BinaryHeap<Entry>,
     seq: u64,
-    /// Timers cancelled while still in the heap.
+    /// Timers cancelled while still queued.
     cancelled: Arc<AtomicUsize>,
+}
+
+/// Which structure holds the earliest timer.
+enum Front {
+    Queue,
+    Heap,
 }
 
 /// Handle a timer future keeps to cancel its entry.
@@ -111,32 +126,65 @@ impl Timers {
     /// Adds a timer firing at `deadline`.
     pub(crate) fn insert(&mut self, deadline: Instant) -> Registration {
         let cancelled = self.cancelled.load(Relaxed);
-        if cancelled > 64 && cancelled > self.heap.len() / 2 {
+        if cancelled > 64 && cancelled > self.total() / 2 {
             self.heap.retain(|e| !e.timer.cancelled.load(Relaxed));
+            self.queue.retain(|e| !e.timer.cancelled.load(Relaxed));
             self.cancelled.store(0, Relaxed);
         }
         let timer = Arc::new(TimerShared::default());
         self.seq += 1;
-        self.heap.push(Entry {
+        let entry = Entry {
             deadline,
             seq: self.seq,
             timer: timer.clone(),
-        });
+        };
+        if self
+            .queue
+            .back()
+            .map_or(true, |last| last.deadline <= deadline)
+        {
+            self.queue.push_back(entry);
+        } else {
+            self.heap.push(entry);
+        }
         Registration {
             timer,
             cancelled: self.cancelled.clone(),
         }
     }
 
+    fn total(&self) -> usize {
+        self.queue.len() + self.heap.len()
+    }
+
+    /// Where the earliest timer (live or cancelled) is.
+    fn front(&self) -> Option<(Front, &Entry)> {
+        match (self.queue.front(), self.heap.peek()) {
+            (Some(q), Some(h)) if (h.deadline, h.seq) < (q.deadline, q.seq) => {
+                Some((Front::Heap, h))
+            }
+            (Some(q), _) => Some((Front::Queue, q)),
+            (None, Some(h)) => Some((Front::Heap, h)),
+            (None, None) => None,
+        }
+    }
+
+    fn pop(&mut self, from: Front) -> Option<Entry> {
+        match from {
+            Front::Queue => self.queue.pop_front(),
+            Front::Heap => self.heap.pop(),
+        }
+    }
+
     /// The earliest live deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(top) = self.heap.peek() {
-            if top.timer.cancelled.load(Relaxed) {
-                self.heap.pop();
+        while let Some((from, first)) = self.front() {
+            if first.timer.cancelled.load(Relaxed) {
+                self.pop(from);
                 self.saturating_uncount();
                 continue;
             }
-            return Some(top.deadline);
+            return Some(first.deadline);
         }
         None
     }
@@ -149,11 +197,11 @@ impl Timers {
 
     /// Fires every timer due at `now`, pushing the wakers to `out`.
     pub(crate) fn fire_due(&mut self, now: Instant, out: &mut Vec<Waker>) {
-        while let Some(top) = self.heap.peek() {
-            if top.deadline > now {
+        while let Some((from, first)) = self.front() {
+            if first.deadline > now {
                 break;
             }
-            let Some(entry) = self.heap.pop() else { break };
+            let Some(entry) = self.pop(from) else { break };
             if entry.timer.cancelled.load(Relaxed) {
                 self.saturating_uncount();
                 continue;
@@ -166,7 +214,7 @@ impl Timers {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.total()
     }
 }
 
@@ -216,6 +264,35 @@ mod tests {
         // The entry is still in the heap, its waker is not.
         assert_eq!(t.len(), 1);
         assert_eq!(Arc::strong_count(&task), 1);
+    }
+
+    #[test]
+    fn out_of_order_deadlines_fire_in_order() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        // In order (queue), then earlier ones (heap), then a tie.
+        let regs: Vec<_> = [5, 10, 20, 3, 15, 1, 10]
+            .iter()
+            .map(|&d| (d, t.insert(now + ms(d))))
+            .collect();
+        let mut fired = Vec::new();
+        for step in 0..=20 {
+            let mut out = Vec::new();
+            t.fire_due(now + ms(step), &mut out);
+            for (d, r) in &regs {
+                if r.timer.register(&noop_waker()) && !fired.contains(d) {
+                    assert!(*d <= step, "timer {d} fired at {step}");
+                    fired.push(*d);
+                }
+            }
+            let next = t.next_deadline();
+            if let Some(n) = next {
+                assert!(n > now + ms(step));
+            }
+        }
+        assert_eq!(fired, vec![1, 3, 5, 10, 15, 20]);
+        assert_eq!(t.len(), 0);
     }
 
     #[test]
