@@ -743,6 +743,13 @@ impl WorkerStart {
                 return;
             }
         };
+        if let Some(d) = &driver {
+            shared
+                .worker_drivers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(d.downgrade());
+        }
         let _monitored = Monitored::register(shared.clone(), index);
         let _ = started.send(Ok(()));
         drop(started);

@@ -75,6 +75,9 @@ pub(crate) struct Shared {
     pub(crate) cell_heaps: Box<[Option<numa_rt_alloc::NodeHeap>]>,
     /// I/O and time settings, set once by the builder.
     pub(crate) io_config: std::sync::OnceLock<crate::io::config::IoConfig>,
+    /// The workers' I/O drivers, added as each starts: a thread that
+    /// cannot create a driver of its own registers its timers there.
+    pub(crate) worker_drivers: std::sync::Mutex<Vec<crate::io::driver::WeakDriver>>,
     /// Keeps the workers' pinning in step with the allowed CPUs.
     pub(crate) affinity: super::affinity::Monitor,
 }
@@ -119,6 +122,7 @@ impl Shared {
             cost,
             topology,
             io_config: std::sync::OnceLock::new(),
+            worker_drivers: std::sync::Mutex::new(Vec::new()),
             affinity,
         }
     }

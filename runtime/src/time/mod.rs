@@ -6,6 +6,18 @@
 //! runtime, within about a millisecond after it (io_uring and
 //! `epoll_pwait2` take nanosecond timeouts).
 //!
+//! A thread outside the workers (a `block_on` of a multi-thread runtime, a
+//! blocking-pool thread, a second thread in a current-thread runtime's
+//! `block_on`) gets a driver of its own at its first timer or I/O. When that
+//! driver cannot be created (no descriptors left: `EMFILE`), the thread's
+//! timers go to a driver the runtime's other threads drive instead (a
+//! worker's, or the current-thread runtime's), which is woken to take the
+//! new deadline into account; the timer's waker reaches the waiting thread
+//! as any cross-thread wake does. Such timers keep their precision and work
+//! wherever the future is polled next. I/O on that thread fails with an
+//! `io::Error` naming the driver that could not be created and why; its
+//! next timer or I/O tries again to create one.
+//!
 //! ```
 //! use std::time::Duration;
 //! use numa_rt_runtime::runtime::Builder;

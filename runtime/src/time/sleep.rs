@@ -88,19 +88,20 @@ impl Future for Sleep {
             if Instant::now() >= this.deadline {
                 return Poll::Ready(());
             }
-            let driver = match driver::current() {
-                Some(d) if d.config().time => d,
-                _ => match driver::creation_failure() {
+            let Some(driver) = driver::timer_driver() else {
+                match driver::creation_failure() {
                     Some((_, e)) => panic!(
-                        "numa_rt::time: this thread's I/O driver, which runs its timers, \
-                         could not be created: {e}"
+                        "numa_rt::time: this thread's I/O driver, which would run its \
+                         timers, could not be created ({e}), and no other driver of the \
+                         runtime is running (it has shut down)"
                     ),
                     None => panic!("{NO_TIMER}"),
-                },
+                }
             };
-            // This thread's driver: it computes its next wait after this
-            // poll, so the new deadline is seen in time.
-            this.registration = Some(driver.add_timer(this.deadline));
+            // This thread's driver computes its next wait after this poll,
+            // so the new deadline is seen in time; another thread's driver
+            // is woken to recompute its wait.
+            this.registration = Some(driver.add_timer_from_any_thread(this.deadline));
         }
         let fired = this
             .registration

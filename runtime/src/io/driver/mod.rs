@@ -26,8 +26,8 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -463,6 +463,24 @@ impl Driver {
         lock(&self.inner.state).timers.insert(deadline)
     }
 
+    /// Registers a timer firing at `deadline` from any thread. When this
+    /// is not the calling thread's driver, its owner is woken so that its
+    /// next wait ends by the new deadline.
+    pub(crate) fn add_timer_from_any_thread(&self, deadline: Instant) -> Registration {
+        let registration = self.add_timer(deadline);
+        if !self.is_current() {
+            self.inner.wake.unpark();
+        }
+        registration
+    }
+
+    /// A reference that does not keep the driver alive.
+    pub(crate) fn downgrade(&self) -> WeakDriver {
+        WeakDriver {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     // ---- driving ------------------------------------------------------
 
     /// Waits for completions, readiness, a due timer or an unpark (at most
@@ -781,6 +799,54 @@ pub(crate) fn current() -> Option<Driver> {
 thread_local! {
     /// Why the last attempt to create this thread's driver failed.
     static CREATE_FAILURE: RefCell<Option<(io::ErrorKind, String)>> = const { RefCell::new(None) };
+}
+
+/// A driver known without being kept alive (a runtime's list of its
+/// workers' drivers; a strong reference there would close a cycle through
+/// the wakers in the drivers' timer heaps).
+#[derive(Clone)]
+pub(crate) struct WeakDriver {
+    inner: Weak<Inner>,
+}
+
+impl WeakDriver {
+    /// The driver, while it exists and has not shut down.
+    pub(crate) fn upgrade(&self) -> Option<Driver> {
+        let inner = self.inner.upgrade()?;
+        (!inner.closed.load(Relaxed)).then_some(Driver { inner })
+    }
+}
+
+/// The driver a timer first polled on this thread is registered with.
+///
+/// This thread's own driver when it has or can create one. When it cannot
+/// (its creation failed, for instance with no descriptors left), a driver
+/// other threads of the same runtime drive: a worker's (taken in turn) or
+/// a current-thread runtime's. The timer's waker then reaches this thread
+/// through its parker, as any cross-thread wake does. `None` outside a
+/// runtime with time enabled, or when no driver of the runtime is running
+/// (it has shut down).
+pub(crate) fn timer_driver() -> Option<Driver> {
+    if let Some(d) = current() {
+        return d.config().time.then_some(d);
+    }
+    crate::runtime::context::with_handle(|h| h.and_then(running_driver_of))
+        .filter(|d| d.config().time)
+}
+
+/// A driver of `handle`'s runtime that some thread is driving.
+fn running_driver_of(handle: &crate::runtime::handle::Handle) -> Option<Driver> {
+    use crate::runtime::handle::Scheduler;
+    match &handle.inner {
+        Scheduler::CurrentThread(ct) => ct.io.get().filter(|d| !d.is_closed()).cloned(),
+        Scheduler::MultiThread(shared) => {
+            let drivers = lock(&shared.worker_drivers);
+            // Spread such timers over the workers.
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let start = NEXT.fetch_add(1, Relaxed);
+            (0..drivers.len()).find_map(|i| drivers[(start + i) % drivers.len()].upgrade())
+        }
+    }
 }
 
 /// Why [`current`] could not create this thread's driver on its last try
