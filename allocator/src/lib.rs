@@ -55,8 +55,8 @@ pub use node_id::NodeId;
 pub use node_vec::NodeVec;
 pub use os::BindPolicy;
 pub use placement::{
-    bind_policy, check_node, current_node, set_bind_policy, set_placement_hook, AllocError,
-    MemoryKind, PlacementHook,
+    bind_policy, check_node, current_node, node_fallback, set_bind_policy, set_node_fallback,
+    set_placement_hook, AllocError, MemoryKind, PlacementHook,
 };
 pub use stats::{all_stats, node_stats, NodeStats};
 pub use thread::{set_thread_node, trim};

@@ -1,6 +1,6 @@
 //! [`NodeBox`]: one value placed on a chosen node.
 
-use crate::placement::{check_node, current_node, AllocError, MemoryKind};
+use crate::placement::{check_node, check_usable, current_node, AllocError, MemoryKind};
 use crate::raw::{self, Place};
 use crate::{large, os, NodeId};
 use std::fmt;
@@ -115,6 +115,7 @@ fn alloc_for<T>(node: NodeId) -> Result<NonNull<T>, AllocError> {
     if size == 0 {
         return Ok(NonNull::dangling());
     }
+    check_usable(node)?;
     // SAFETY: size and align come from a real type.
     unsafe { raw::alloc(Place::Node(node), size, align, false) }
         .map(|p| p.cast())

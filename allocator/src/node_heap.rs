@@ -1,6 +1,6 @@
 //! [`NodeHeap`]: one node's memory as an `allocator_api2` allocator.
 
-use crate::placement::{check_node, current_node, AllocError, MemoryKind};
+use crate::placement::{check_node, check_usable, current_node, AllocError, MemoryKind};
 use crate::raw::{self, Place};
 use crate::stats::{node_stats, NodeStats};
 use crate::NodeId;
@@ -54,6 +54,20 @@ impl NodeHeap {
         self.node
     }
 
+    /// While the process may not use this heap's node (it has a fallback,
+    /// see [`set_node_fallback`](crate::set_node_fallback)), the heap of
+    /// the node its new memory goes to instead; `None` otherwise.
+    ///
+    /// ```
+    /// use numa_rt_alloc::{current_node, NodeHeap};
+    /// let heap = NodeHeap::new(current_node())?;
+    /// assert_eq!(heap.fallback(), None);
+    /// # Ok::<(), numa_rt_alloc::AllocError>(())
+    /// ```
+    pub fn fallback(&self) -> Option<NodeHeap> {
+        crate::placement::node_fallback(self.node).map(|node| NodeHeap { node })
+    }
+
     /// Statistics of the node.
     pub fn stats(&self) -> NodeStats {
         node_stats(self.node)
@@ -62,11 +76,14 @@ impl NodeHeap {
     /// Allocates memory for `layout` on this node.
     ///
     /// # Errors
-    /// [`AllocError::Refused`] when the kernel refuses to map or bind.
+    /// [`AllocError::Refused`] when the kernel refuses to map or bind;
+    /// [`AllocError::NoMemory`] while the process may not use the node
+    /// (see [`set_node_fallback`](crate::set_node_fallback)).
     pub fn allocate_on(&self, layout: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError> {
         if layout.size() == 0 {
             return Ok(dangling(layout));
         }
+        check_usable(self.node)?;
         // SAFETY: a Layout's align is a power of two and its size fits isize.
         unsafe {
             raw::alloc(
@@ -103,8 +120,9 @@ impl NodeHeap {
     /// returned pointer may be used.
     ///
     /// # Errors
-    /// [`AllocError::Refused`] when the kernel refuses; the old block is
-    /// then unchanged.
+    /// [`AllocError::Refused`] when the kernel refuses, or
+    /// [`AllocError::NoMemory`] as for [`allocate_on`](Self::allocate_on);
+    /// the old block is then unchanged.
     pub unsafe fn resize_on(
         &self,
         ptr: NonNull<u8>,
@@ -125,6 +143,7 @@ impl NodeHeap {
             unsafe { self.deallocate_on(ptr, old) };
             return Ok(dangling(old));
         }
+        check_usable(self.node)?;
         // SAFETY: guaranteed by the caller.
         unsafe {
             raw::realloc(

@@ -1,6 +1,6 @@
 //! [`NodeVec`]: a growable array placed on a chosen node.
 
-use crate::placement::{check_node, current_node, AllocError, MemoryKind};
+use crate::placement::{check_node, check_usable, current_node, AllocError, MemoryKind};
 use crate::raw::{self, Place};
 use crate::{large, os, NodeId};
 use std::alloc::{handle_alloc_error, Layout};
@@ -107,8 +107,10 @@ impl<T> NodeVec<T> {
     /// Makes room for at least `additional` more elements.
     ///
     /// # Errors
-    /// [`AllocError::CapacityOverflow`] or [`AllocError::Refused`]; the
-    /// array is unchanged.
+    /// [`AllocError::CapacityOverflow`] or [`AllocError::Refused`], or
+    /// [`AllocError::NoMemory`] while the process may not use the node
+    /// (see [`set_node_fallback`](crate::set_node_fallback)); the array is
+    /// unchanged.
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), AllocError> {
         let needed = self
             .len
@@ -125,6 +127,7 @@ impl<T> NodeVec<T> {
     fn grow_to(&mut self, new_cap: usize) -> Result<(), AllocError> {
         let new = Self::layout(new_cap)?;
         let node = self.node;
+        check_usable(node)?;
         let refused = |source| AllocError::Refused { node, source };
         let p = if self.cap == 0 {
             // SAFETY: a valid, non-zero-sized layout.

@@ -4,7 +4,7 @@
 use crate::os::{self, BindPolicy, OsError};
 use crate::NodeId;
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// A kind of memory, chosen relative to the node that will use it (the
@@ -110,7 +110,8 @@ pub enum AllocError {
     /// The node does not exist on this machine.
     UnknownNode(NodeId),
     /// The node exists but has no memory this process may use (a
-    /// memory-less node, or one outside the process's cpuset).
+    /// memory-less node, or one outside the process's cpuset, including
+    /// one the runtime's affinity monitor saw leave `cpuset.mems`).
     NoMemory(NodeId),
     /// The kernel refused to map or bind memory for the node.
     Refused {
@@ -150,11 +151,102 @@ impl std::error::Error for AllocError {
     }
 }
 
+/// No fallback in a [`FALLBACK`] slot.
+const NO_FALLBACK: u32 = u32::MAX;
+
+/// For each node number, where new memory for it goes while the process
+/// may not use it ([`NO_FALLBACK`]: the node is usable).
+static FALLBACK: [AtomicU32; os::linux_max_nodes()] =
+    [const { AtomicU32::new(NO_FALLBACK) }; os::linux_max_nodes()];
+
+/// How many [`FALLBACK`] slots are set, so the common case (none) costs
+/// one load.
+static FALLBACKS_SET: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks `node` as a node whose memory the process may no longer use
+/// (its cpuset's `mems` were narrowed), with `fallback` the node new
+/// memory goes to instead; `None` marks it usable again.
+///
+/// While a fallback is set:
+/// - the global allocator ([`NumaAlloc`](crate::NumaAlloc)) serves a
+///   thread whose node is `node` from `fallback`'s heap, which binds its
+///   new segments to `fallback` (threads notice within a few thousand
+///   allocations);
+/// - [`current_node`] and [`MemoryKind::resolve`] from such a thread say
+///   `fallback`;
+/// - explicit placement on `node` ([`NodeBox::new_on`](crate::NodeBox::new_on),
+///   [`NodeVec`](crate::NodeVec), [`NodeHeap`](crate::NodeHeap), even a
+///   heap handle made earlier) fails with [`AllocError::NoMemory`] rather
+///   than returning memory from another node.
+///
+/// Nothing already allocated moves: blocks stay where they are, and
+/// segments already bound to `node` keep serving the frees and reuse of
+/// their own blocks. The runtime's affinity monitor calls this when it
+/// sees `Mems_allowed` change; call it yourself only without a runtime.
+///
+/// ```
+/// use numa_rt_alloc::{set_node_fallback, node_fallback, NodeId};
+/// set_node_fallback(NodeId::new(900), Some(NodeId::new(0)))?;
+/// assert_eq!(node_fallback(NodeId::new(900)), Some(NodeId::new(0)));
+/// set_node_fallback(NodeId::new(900), None)?;
+/// assert_eq!(node_fallback(NodeId::new(900)), None);
+/// # Ok::<(), numa_rt_alloc::AllocError>(())
+/// ```
+///
+/// # Errors
+/// [`AllocError::UnknownNode`] when either node number is beyond what the
+/// kernel supports, or `fallback` is `node` itself.
+pub fn set_node_fallback(node: NodeId, fallback: Option<NodeId>) -> Result<(), AllocError> {
+    let slot = FALLBACK
+        .get(node.index() as usize)
+        .ok_or(AllocError::UnknownNode(node))?;
+    let value = match fallback {
+        Some(f) if f == node || f.index() as usize >= FALLBACK.len() => {
+            return Err(AllocError::UnknownNode(f));
+        }
+        Some(f) => f.index(),
+        None => NO_FALLBACK,
+    };
+    let old = slot.swap(value, Ordering::AcqRel);
+    match (old == NO_FALLBACK, value == NO_FALLBACK) {
+        (true, false) => {
+            FALLBACKS_SET.fetch_add(1, Ordering::AcqRel);
+        }
+        (false, true) => {
+            FALLBACKS_SET.fetch_sub(1, Ordering::AcqRel);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The node new memory for `node` goes to while the process may not use
+/// `node` (see [`set_node_fallback`]); `None` when `node` is usable.
+#[inline]
+pub fn node_fallback(node: NodeId) -> Option<NodeId> {
+    if FALLBACKS_SET.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let v = FALLBACK.get(node.index() as usize)?.load(Ordering::Acquire);
+    (v != NO_FALLBACK).then_some(NodeId::new(v))
+}
+
+/// Refuses explicit placement on a node that has a fallback (see
+/// [`set_node_fallback`]): one load when no node has one.
+#[inline]
+pub(crate) fn check_usable(node: NodeId) -> Result<(), AllocError> {
+    match node_fallback(node) {
+        Some(_) => Err(AllocError::NoMemory(node)),
+        None => Ok(()),
+    }
+}
+
 /// Checks that memory can be placed on `node`: one `get_mempolicy` call.
 ///
 /// # Errors
 /// [`AllocError::UnknownNode`] or [`AllocError::NoMemory`].
 pub fn check_node(node: NodeId) -> Result<(), AllocError> {
+    check_usable(node)?;
     let real = memory_node(node);
     let i = real.index() as usize;
     if i >= os::linux_max_nodes() {
@@ -186,7 +278,8 @@ pub fn check_node(node: NodeId) -> Result<(), AllocError> {
 
 /// The node the calling thread runs on, as the allocator sees it: the node
 /// set by [`set_thread_node`](crate::set_thread_node), else the node of
-/// its CPU (cached, refreshed every few thousand allocations).
+/// its CPU (cached, refreshed every few thousand allocations); while that
+/// node has a fallback ([`set_node_fallback`]), the fallback.
 pub fn current_node() -> NodeId {
     crate::thread::current_node()
 }

@@ -3,7 +3,10 @@
 //! Each thread keeps its heaps (one per node it allocated on) and the node
 //! it runs on in a thread-local. The node comes from `getcpu`, refreshed
 //! every [`REFRESH_EVERY`] allocations, unless the runtime pinned it with
-//! [`set_thread_node`]. Nothing here allocates through the global
+//! [`set_thread_node`]. Either way the node is looked at again every
+//! [`REFRESH_EVERY`] allocations, so a node given a fallback
+//! ([`set_node_fallback`](crate::set_node_fallback)) stops receiving new
+//! memory soon after. Nothing here allocates through the global
 //! allocator: heaps are mapped directly.
 //!
 //! When the thread-local is gone (during thread exit), busy (a reentrant
@@ -14,6 +17,7 @@
 
 use crate::heap::Heap;
 use crate::os::{self, OsError};
+use crate::placement;
 use crate::NodeId;
 use std::cell::Cell;
 use std::ptr;
@@ -46,10 +50,13 @@ pub(crate) fn id() -> usize {
 struct Fast {
     local: Cell<*mut Heap>,
     countdown: Cell<u32>,
-    /// The node as last seen (valid while `node_known`).
+    /// The node allocations go to (valid while `node_known`): the thread's
+    /// node, or that node's fallback while it has one.
     node: Cell<NodeId>,
     node_known: Cell<bool>,
     pinned: Cell<bool>,
+    /// The node set by [`set_thread_node`] (valid while `pinned`).
+    pinned_node: Cell<NodeId>,
 }
 
 impl Fast {
@@ -60,18 +67,26 @@ impl Fast {
             node: Cell::new(NodeId::new(0)),
             node_known: Cell::new(false),
             pinned: Cell::new(false),
+            pinned_node: Cell::new(NodeId::new(0)),
         }
     }
 
-    /// The thread's node: pinned, cached, or asked from `getcpu` (then
-    /// cached for the next [`REFRESH_EVERY`] allocations).
+    /// The thread's node: cached, or pinned or asked from `getcpu`, then
+    /// replaced by its fallback if it has one
+    /// ([`set_node_fallback`](crate::set_node_fallback)) and cached for the
+    /// next [`REFRESH_EVERY`] allocations.
     fn node(&self) -> NodeId {
-        if self.pinned.get() || (self.node_known.get() && self.countdown.get() != 0) {
+        if self.node_known.get() && self.countdown.get() != 0 {
             return self.node.get();
         }
-        let node = os::system()
-            .current_cpu()
-            .map_or(NodeId::new(0), |(_, node)| node);
+        let own = if self.pinned.get() {
+            self.pinned_node.get()
+        } else {
+            os::system()
+                .current_cpu()
+                .map_or(NodeId::new(0), |(_, node)| node)
+        };
+        let node = placement::node_fallback(own).unwrap_or(own);
         if self.node_known.get() && node != self.node.get() {
             // The thread moved: the next allocation finds the new heap.
             self.local.set(ptr::null_mut());
@@ -292,9 +307,9 @@ pub(crate) fn current_node() -> NodeId {
 pub fn set_thread_node(node: Option<NodeId>) {
     FAST.with(|f| {
         f.pinned.set(node.is_some());
-        f.node_known.set(node.is_some());
+        f.node_known.set(false);
         if let Some(node) = node {
-            f.node.set(node);
+            f.pinned_node.set(node);
         }
         f.local.set(ptr::null_mut());
         f.countdown.set(0);

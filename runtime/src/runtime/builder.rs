@@ -16,7 +16,7 @@ use crate::blocking::{self, Callback, NodePools, ThreadNameFn};
 use crate::io::config::IoConfig;
 use crate::io::driver::Driver;
 use crate::io::IoDriver;
-use crate::scheduler::affinity::{Monitor, WorkerHome};
+use crate::scheduler::affinity::{MemoryPlan, Monitor, WorkerHome};
 use crate::scheduler::current_thread::CtShared;
 use crate::scheduler::metrics::WorkerMetrics;
 use crate::scheduler::park::Parker;
@@ -186,6 +186,16 @@ impl Builder {
     /// runtime. Blocking threads keep their build-time pinning (the kernel
     /// still narrows them with the cgroup). CPUs added after the build get
     /// no worker.
+    ///
+    /// The same check follows the allowed **memory nodes**
+    /// (`Mems_allowed_list`, narrowed by the cgroup's `cpuset.mems`), counted
+    /// in [`RuntimeMetrics::mems_change_count`](super::RuntimeMetrics::mems_change_count).
+    /// A node the process may no longer use gets the nearest allowed node as
+    /// its fallback in the allocator: new memory of its workers and task
+    /// cells comes from there, and explicit requests for it
+    /// (`NodeBox::new_on`, `NodeVec`, `NodeHeap`) fail with
+    /// `AllocError::NoMemory`. When it is allowed again it is used again.
+    /// Nothing already allocated moves.
     pub fn monitor_affinity(&mut self, enabled: bool) -> &mut Self {
         self.monitor_affinity = enabled;
         self
@@ -531,7 +541,8 @@ impl Builder {
             homes,
             pool_cpus,
             remote_order.clone(),
-        );
+        )
+        .with_memory(MemoryPlan::new(&topology));
         let shared = Arc::new(Shared::new(
             pools.into_boxed_slice(),
             remotes.into_boxed_slice(),

@@ -177,6 +177,19 @@ impl RuntimeMetrics {
         }
     }
 
+    /// Changes of the process's allowed memory nodes the affinity monitor
+    /// saw (`Mems_allowed_list`, which cgroup `cpuset.mems` edits change).
+    /// After each, nodes the process may no longer use get their memory
+    /// from the nearest allowed node (see
+    /// [`Builder::monitor_affinity`](super::Builder::monitor_affinity)). 0
+    /// for a current-thread runtime, which has no monitor.
+    pub fn mems_change_count(&self) -> u64 {
+        match &self.handle.inner {
+            Scheduler::MultiThread(s) => s.affinity.mems_changes(),
+            Scheduler::CurrentThread(_) => 0,
+        }
+    }
+
     /// Times the affinity monitor pinned a worker to a different CPU set
     /// (after a change of the allowed CPUs, or to undo a change made to
     /// the worker's thread alone).

@@ -45,8 +45,33 @@
 //! worker through their thread id, so the monitor never wakes them. While
 //! every worker sleeps nothing is checked; the first to wake catches up.
 //!
-//! With `Builder::pin_workers(false)` the monitor only counts changes;
-//! with `Builder::monitor_affinity(false)` it does nothing.
+//! # Allowed memory nodes
+//!
+//! The same check reads the process's allowed memory nodes
+//! (`Mems_allowed_list` in `/proc/self/status`, which follows the cgroup's
+//! `cpuset.mems`). When they change, the change is counted
+//! (`RuntimeMetrics::mems_change_count`) and every node of the topology
+//! whose memory the process may no longer use gets a fallback in the
+//! allocator (`numa_rt_alloc::set_node_fallback`): the nearest node (by
+//! the topology's distances) that has memory and is still allowed. From
+//! then on
+//! - the global allocator serves threads of that node, workers included,
+//!   from the fallback node, so its new segments are bound there rather
+//!   than to a node `mbind` refuses;
+//! - task cells of a pool on that node come from the fallback node's heap;
+//! - explicit requests for the node (`NodeBox::new_on`, `NodeVec`,
+//!   `NodeHeap`) fail with `AllocError::NoMemory` instead of returning
+//!   memory from another node.
+//!
+//! When the node is allowed again its fallback is removed and it is used
+//! again. Nothing already allocated moves: blocks and task cells stay
+//! where they were placed (the kernel moves pages of a narrowed cpuset
+//! only when its `cpuset.memory_migrate` is set). Fallbacks are process
+//! wide; a runtime removes the ones it set when it is dropped.
+//!
+//! With `Builder::pin_workers(false)` the monitor only counts CPU changes
+//! (memory nodes are still followed); with
+//! `Builder::monitor_affinity(false)` it does nothing.
 
 use std::io;
 use std::sync::atomic::AtomicU64;
@@ -54,7 +79,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::topology::CpuSet;
+use crate::topology::{CpuSet, NodeSet, Topology};
+use crate::NodeId;
 
 /// Least time between two checks of the allowed set.
 pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -70,8 +96,93 @@ pub(crate) struct WorkerHome {
     pub(crate) pool: usize,
 }
 
+/// One node of the topology, as the memory half of the monitor sees it.
+#[derive(Debug)]
+struct MemoryNode {
+    id: NodeId,
+    /// The real node backing its memory (itself unless emulated).
+    real: NodeId,
+    /// Whether it has memory to fall back to.
+    has_memory: bool,
+    /// The other nodes, as indices into [`MemoryPlan::nodes`], nearest
+    /// first.
+    nearest: Box<[usize]>,
+}
+
+/// The runtime's nodes and their distances: what picks each node's
+/// fallback when the allowed memory nodes change.
+#[derive(Debug)]
+pub(crate) struct MemoryPlan {
+    nodes: Box<[MemoryNode]>,
+}
+
+impl MemoryPlan {
+    /// The plan for `topology`'s nodes.
+    pub(crate) fn new(topology: &Topology) -> MemoryPlan {
+        let nodes = topology
+            .nodes()
+            .iter()
+            .map(|n| (n.id(), n.memory_node(), n.memory_bytes() > 0));
+        MemoryPlan::from_nodes(nodes, |a, b| topology.distance(a, b))
+    }
+
+    /// The plan for `(node, real node, has memory)` entries under
+    /// `distance`.
+    fn from_nodes(
+        nodes: impl IntoIterator<Item = (NodeId, NodeId, bool)>,
+        distance: impl Fn(NodeId, NodeId) -> u32,
+    ) -> MemoryPlan {
+        let nodes: Vec<(NodeId, NodeId, bool)> = nodes.into_iter().collect();
+        let plan = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &(id, real, has_memory))| {
+                let mut nearest: Vec<usize> = (0..nodes.len()).filter(|&j| j != i).collect();
+                nearest.sort_by_key(|&j| (distance(id, nodes[j].0), nodes[j].0));
+                MemoryNode {
+                    id,
+                    real,
+                    has_memory,
+                    nearest: nearest.into_boxed_slice(),
+                }
+            })
+            .collect();
+        MemoryPlan { nodes: plan }
+    }
+
+    /// Each node's fallback when the process may use the real nodes in
+    /// `allowed`: `None` for a node still allowed (or with nothing allowed
+    /// to fall back to), else the nearest allowed node with memory.
+    fn fallbacks(&self, allowed: &NodeSet) -> Vec<Option<NodeId>> {
+        let usable = |n: &MemoryNode| allowed.contains_node(n.real);
+        self.nodes
+            .iter()
+            .map(|n| {
+                if usable(n) {
+                    return None;
+                }
+                n.nearest
+                    .iter()
+                    .map(|&j| &self.nodes[j])
+                    .find(|m| m.has_memory && usable(m))
+                    .map(|m| m.id)
+            })
+            .collect()
+    }
+}
+
+/// Where the monitor reads the allowed memory nodes from (replaced in
+/// tests).
+type MemsReader = fn() -> io::Result<NodeSet>;
+
 /// What the monitor knows, behind one lock.
 struct State {
+    /// The allowed memory nodes at the last check (`None` before a
+    /// successful read, or without a [`MemoryPlan`]).
+    mems: Option<NodeSet>,
+    /// The fallback this monitor set in the allocator for each node of
+    /// its [`MemoryPlan`].
+    fallbacks: Vec<Option<NodeId>>,
     /// The allowed set at the last check (`None` before a successful read).
     allowed: Option<CpuSet>,
     /// Each worker's current set.
@@ -100,6 +211,11 @@ pub(crate) struct Monitor {
     /// Milliseconds since `start` of each worker's next sample.
     next_sample: Box<[AtomicU64]>,
     state: Mutex<State>,
+    /// The runtime's nodes, for memory fallbacks (`None`: memory nodes are
+    /// not followed).
+    memory: Option<MemoryPlan>,
+    mems_reader: MemsReader,
+    mems_changes: AtomicU64,
     changes: AtomicU64,
     repins: AtomicU64,
     off_cpu: AtomicU64,
@@ -118,6 +234,8 @@ impl Monitor {
     ) -> Monitor {
         let n = workers.len();
         let state = State {
+            mems: None,
+            fallbacks: Vec::new(),
             allowed: process_allowed().ok(),
             targets: workers.iter().map(|w| w.home.clone()).collect(),
             applied: vec![None; n],
@@ -133,10 +251,34 @@ impl Monitor {
             next_check: AtomicU64::new(0),
             next_sample: (0..n).map(|_| AtomicU64::new(0)).collect(),
             state: Mutex::new(state),
+            memory: None,
+            mems_reader: process_allowed_mems,
+            mems_changes: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             repins: AtomicU64::new(0),
             off_cpu: AtomicU64::new(0),
         }
+    }
+
+    /// Makes the monitor follow the allowed memory nodes for the nodes of
+    /// `plan`; the allowed set is read now (and fallbacks set for nodes
+    /// already outside it), so a change before the first check counts.
+    pub(crate) fn with_memory(mut self, plan: MemoryPlan) -> Monitor {
+        if !self.enabled {
+            return self;
+        }
+        self.memory = Some(plan);
+        let mut st = self.lock();
+        self.check_mems(&mut st);
+        drop(st);
+        self
+    }
+
+    /// Replaces where the allowed memory nodes are read from.
+    #[cfg(test)]
+    fn with_mems_reader(mut self, reader: MemsReader) -> Monitor {
+        self.mems_reader = reader;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -187,8 +329,44 @@ impl Monitor {
         }
     }
 
-    /// Reads the allowed set and, when it changed, pins every worker again.
+    /// Reads the allowed memory nodes and CPUs and follows their changes.
     fn check(&self, st: &mut State) {
+        self.check_mems(st);
+        self.check_cpus(st);
+    }
+
+    /// Reads the allowed memory nodes and, when they changed, gives each
+    /// node the process may no longer use a fallback in the allocator (and
+    /// takes it away from nodes allowed again).
+    fn check_mems(&self, st: &mut State) {
+        let Some(plan) = &self.memory else {
+            return;
+        };
+        let Ok(mems) = (self.mems_reader)() else {
+            return;
+        };
+        if st.mems.as_ref() == Some(&mems) || mems.is_empty() {
+            return;
+        }
+        if st.mems.is_some() {
+            self.mems_changes.fetch_add(1, Relaxed);
+        }
+        st.fallbacks.resize(plan.nodes.len(), None);
+        for (i, fallback) in plan.fallbacks(&mems).into_iter().enumerate() {
+            // A node number the allocator cannot index keeps no fallback;
+            // it is recorded as none, so the next change tries again.
+            if st.fallbacks[i] != fallback
+                && numa_rt_alloc::set_node_fallback(plan.nodes[i].id, fallback).is_ok()
+            {
+                st.fallbacks[i] = fallback;
+            }
+        }
+        st.mems = Some(mems);
+    }
+
+    /// Reads the allowed CPUs and, when they changed, pins every worker
+    /// again.
+    fn check_cpus(&self, st: &mut State) {
         let Ok(allowed) = process_allowed() else {
             // The main thread is gone (a process whose main thread exited
             // early): keep the last plan.
@@ -272,6 +450,11 @@ impl Monitor {
         self.changes.load(Relaxed)
     }
 
+    /// Changes of the process's allowed memory nodes seen.
+    pub(crate) fn mems_changes(&self) -> u64 {
+        self.mems_changes.load(Relaxed)
+    }
+
     /// Times a worker was pinned to a different set.
     pub(crate) fn repins(&self) -> u64 {
         self.repins.load(Relaxed)
@@ -286,6 +469,46 @@ impl Monitor {
     pub(crate) fn worker_cpus(&self, worker: usize) -> Option<CpuSet> {
         self.pin.then(|| self.lock().targets[worker].clone())
     }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let (Some(plan), st) = (&self.memory, self.lock()) else {
+            return;
+        };
+        for (node, fallback) in plan.nodes.iter().zip(&st.fallbacks) {
+            if fallback.is_some() {
+                // Cannot fail: the number was accepted when it was set.
+                let _ = numa_rt_alloc::set_node_fallback(node.id, None);
+            }
+        }
+    }
+}
+
+/// The process's allowed memory nodes: `Mems_allowed_list` of
+/// `/proc/self/status`, which follows the cgroup's `cpuset.mems`.
+pub(crate) fn process_allowed_mems() -> io::Result<NodeSet> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    parse_mems_allowed(&status)
+}
+
+/// The `Mems_allowed_list` line of a `/proc/PID/status` text.
+fn parse_mems_allowed(status: &str) -> io::Result<NodeSet> {
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Mems_allowed_list:"))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "/proc/self/status has no Mems_allowed_list line",
+            )
+        })?;
+    list.trim().parse().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad Mems_allowed_list {:?}: {e}", list.trim()),
+        )
+    })
 }
 
 /// The calling thread's id.
@@ -396,6 +619,131 @@ mod tests {
         assert_eq!(m.plan(2, &set("0")), set("0"));
         // Nothing of any pool left: whatever is allowed.
         assert_eq!(m.plan(3, &set("9")), set("9"));
+    }
+
+    fn nodes(s: &str) -> NodeSet {
+        s.parse().unwrap()
+    }
+
+    fn id(n: u32) -> NodeId {
+        NodeId::new(n)
+    }
+
+    /// Nodes 40-43 (numbers no other test uses: fallbacks are process
+    /// wide): 40 and 41 close, 42 and 43 close, 43 without memory.
+    fn plan() -> MemoryPlan {
+        let entries = (40..44).map(|n| (id(n), id(n), n != 43));
+        MemoryPlan::from_nodes(entries, |a, b| match (a.index(), b.index()) {
+            (x, y) if x == y => 10,
+            (x, y) if x / 2 == y / 2 => 12,
+            _ => 20,
+        })
+    }
+
+    #[test]
+    fn fallbacks_are_the_nearest_allowed_nodes_with_memory() {
+        let p = plan();
+        assert_eq!(p.fallbacks(&nodes("40-43")), vec![None; 4]);
+        assert_eq!(
+            p.fallbacks(&nodes("41-43")),
+            vec![Some(id(41)), None, None, None]
+        );
+        // Both near nodes gone: the nearer far one with memory (42 and 43
+        // tie; 43 has none).
+        assert_eq!(
+            p.fallbacks(&nodes("42-43")),
+            vec![Some(id(42)), Some(id(42)), None, None]
+        );
+        assert_eq!(
+            p.fallbacks(&nodes("43")),
+            vec![None, None, None, None],
+            "nothing with memory is allowed: no fallback to give"
+        );
+        assert_eq!(
+            p.fallbacks(&nodes("40")),
+            vec![None, Some(id(40)), Some(id(40)), Some(id(40))]
+        );
+    }
+
+    #[test]
+    fn plans_of_emulated_nodes_follow_their_real_node() {
+        let topo = Topology::synthetic_over(
+            &Topology::single_node("0-1".parse().unwrap(), 1 << 30),
+            &crate::topology::Synthetic::new(2, 1),
+        )
+        .unwrap();
+        let p = MemoryPlan::new(&topo);
+        assert_eq!(p.nodes.len(), 2);
+        assert!(p.nodes.iter().all(|n| n.real == id(0)));
+        assert_eq!(p.fallbacks(&nodes("0")), vec![None, None]);
+        assert_eq!(p.fallbacks(&nodes("1")), vec![None, None]);
+    }
+
+    /// What the injected reader returns.
+    static MEMS: Mutex<&str> = Mutex::new("40-43");
+
+    fn read_mems() -> io::Result<NodeSet> {
+        Ok(nodes(&MEMS.lock().unwrap()))
+    }
+
+    #[test]
+    fn allowed_memory_changes_set_and_clear_allocator_fallbacks() {
+        *MEMS.lock().unwrap() = "40-43";
+        let m = monitor().with_mems_reader(read_mems).with_memory(plan());
+        assert_eq!(m.mems_changes(), 0);
+        m.check(&mut m.lock());
+        assert_eq!(m.mems_changes(), 0, "no change yet");
+        assert_eq!(numa_rt_alloc::node_fallback(id(40)), None);
+
+        // cpuset.mems narrowed to 42-43.
+        *MEMS.lock().unwrap() = "42-43";
+        m.check(&mut m.lock());
+        assert_eq!(m.mems_changes(), 1);
+        assert_eq!(numa_rt_alloc::node_fallback(id(40)), Some(id(42)));
+        assert_eq!(numa_rt_alloc::node_fallback(id(41)), Some(id(42)));
+        assert_eq!(numa_rt_alloc::node_fallback(id(42)), None);
+        assert_eq!(
+            numa_rt_alloc::NodeHeap::new(id(40)).err(),
+            Some(numa_rt_alloc::AllocError::NoMemory(id(40)))
+        );
+        // Read again, unchanged: not counted again.
+        m.check(&mut m.lock());
+        assert_eq!(m.mems_changes(), 1);
+
+        // Node 41 comes back.
+        *MEMS.lock().unwrap() = "41-43";
+        m.check(&mut m.lock());
+        assert_eq!(m.mems_changes(), 2);
+        assert_eq!(numa_rt_alloc::node_fallback(id(40)), Some(id(41)));
+        assert_eq!(numa_rt_alloc::node_fallback(id(41)), None);
+
+        // The runtime goes away: its fallbacks go with it.
+        drop(m);
+        assert_eq!(numa_rt_alloc::node_fallback(id(40)), None);
+
+        // A disabled monitor leaves the allocator alone.
+        let off = Monitor::new(
+            false,
+            true,
+            Vec::new(),
+            Vec::new(),
+            Box::<[Box<[usize]>]>::default(),
+        )
+        .with_mems_reader(read_mems)
+        .with_memory(plan());
+        assert_eq!(numa_rt_alloc::node_fallback(id(40)), None);
+        assert_eq!(off.mems_changes(), 0);
+    }
+
+    #[test]
+    fn mems_allowed_is_parsed_from_the_status_file() {
+        let status = "Name:\tx\nCpus_allowed_list:\t0-3\nMems_allowed:\t00000003\nMems_allowed_list:\t0-1,4\n";
+        assert_eq!(parse_mems_allowed(status).unwrap(), nodes("0-1,4"));
+        let err = parse_mems_allowed("Name:\tx\n").unwrap_err();
+        assert!(err.to_string().contains("Mems_allowed_list"), "{err}");
+        assert!(parse_mems_allowed("Mems_allowed_list:\tzz\n").is_err());
+        // This process may use some node.
+        assert!(!process_allowed_mems().unwrap().is_empty());
     }
 
     #[test]

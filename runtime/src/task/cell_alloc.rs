@@ -10,11 +10,14 @@ use std::ptr::{self, NonNull};
 
 use numa_rt_alloc::NodeHeap;
 
-/// Moves `value` into a fresh block from `heap`, or from the global
-/// allocator when `heap` is `None` or refuses (mapping or binding failed).
-/// Returns the block and the heap that actually served it.
+/// Moves `value` into a fresh block from `heap` (or from its fallback
+/// while the process may not use its node: the nearest allowed node, set
+/// by the affinity monitor), else from the global allocator when `heap` is
+/// `None` or refuses (mapping or binding failed). Returns the block and
+/// the heap that actually served it.
 pub(crate) fn alloc_cell<T>(heap: Option<NodeHeap>, value: T) -> (NonNull<T>, Option<NodeHeap>) {
-    if let Some(heap) = heap {
+    let heaps = heap.into_iter().chain(heap.and_then(|h| h.fallback()));
+    for heap in heaps {
         if let Ok(block) = heap.allocate_on(Layout::new::<T>(), false) {
             let cell = block.cast::<T>();
             // SAFETY: the block is fresh, sized and aligned for `T`.
