@@ -751,16 +751,24 @@ fn epoll_without_pwait2() {
 
 // ---- io_uring refused after the probe --------------------------------------
 
-/// The probe ring (2 entries) is allowed, the workers' rings are refused
-/// with ENOMEM (a locked-memory limit, or a per-user ring limit, reached
-/// between the probe and the workers): the build fails with an error or
-/// the runtime works; nothing panics or hangs.
+/// The probe ring (2 entries) is allowed, then the workers' rings (256
+/// entries) are refused, all of them or all after the first (a
+/// locked-memory or per-user ring limit reached between the probe and the
+/// workers, or partway through them): with `Auto` the runtime is built on
+/// epoll (every driver alike) and serves; an explicit `Uring` fails the
+/// build with an error naming the driver and the errno. Nothing panics or
+/// hangs.
 #[test]
 fn io_uring_refused_after_the_probe() {
     if case().as_deref() != Some("ring-setup") {
         if case().is_none() {
-            let out =
-                seccomp::run_child(CASE, "io_uring_refused_after_the_probe", "ring-setup", &[]);
+            // `Auto` as the builder leaves it (not forced by NUMA_RT_IO).
+            let out = seccomp::run_child(
+                CASE,
+                "io_uring_refused_after_the_probe",
+                "ring-setup",
+                &[("NUMA_RT_IO", "")],
+            );
             assert!(out.contains("ring-setup: ok"), "{out}");
             eprintln!("{out}");
         }
@@ -775,41 +783,87 @@ fn io_uring_refused_after_the_probe() {
         println!("ring-setup: ok, skipped: io_uring unavailable");
         return;
     }
-    seccomp::install(&[Rule {
+    // Ring setups of 256 entries (the workers') go to the supervisor.
+    let listener = match seccomp::try_install(&[Rule {
         nr: libc::SYS_io_uring_setup,
         conds: vec![Cond::Eq(0, 256)],
-        action: Action::Errno(libc::ENOMEM),
-    }]);
-    for driver in [IoDriver::Auto, IoDriver::Uring] {
-        for workers in [0, 2] {
-            let mut b = if workers == 0 {
+        action: Action::Notify,
+    }]) {
+        Ok(fd) => fd.unwrap(),
+        Err(e) => {
+            println!("ring-setup: ok, skipped: no seccomp user notification here: {e}");
+            return;
+        }
+    };
+    let sup = Supervisor::start(listener);
+    let cases = [
+        // (errno, rings allowed before the refusals, worker threads; 0:
+        // current-thread)
+        (libc::ENOMEM, 0, 0),
+        (libc::ENOMEM, 0, 2),
+        (libc::ENOMEM, 1, 2),
+        (libc::EPERM, 1, 2),
+        (libc::EPERM, 0, 0),
+    ];
+    for (errno, allowed, workers) in cases {
+        let builder = || {
+            if workers == 0 {
                 Builder::new_current_thread()
             } else {
                 let mut b = Builder::new_multi_thread();
                 b.worker_threads(workers).pin_workers(false);
                 b
-            };
-            match b.enable_all().io_driver(driver).build() {
-                Err(e) => {
-                    assert!(e.to_string().contains("I/O driver"), "{e}");
-                    assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
-                    println!("{driver:?}/{workers}: build refused: {e}");
-                }
-                Ok(rt) => {
-                    let r = rt.block_on(async {
-                        let listener = TcpListener::bind("127.0.0.1:0").await?;
-                        let addr = listener.local_addr()?;
-                        numa_rt_runtime::spawn(echo_server(listener));
-                        let c = TcpStream::connect(addr).await?;
-                        round_trip(&c, b"ring refused").await?;
-                        numa_rt_runtime::spawn(run_tasks(50)).await.unwrap();
-                        io::Result::Ok(())
-                    });
-                    println!("{driver:?}/{workers}: built; serving: {r:?}");
-                    r.unwrap();
-                }
             }
-        }
+        };
+        let label = format!("errno {errno}, {allowed} ring(s) allowed, {workers} workers");
+
+        // Explicit io_uring: the build fails and says why.
+        sup.fail_after(errno, allowed, usize::MAX, 0, 1);
+        let e = match builder().enable_all().io_driver(IoDriver::Uring).build() {
+            Ok(_) => panic!("{label}: Uring built with its rings refused"),
+            Err(e) => e,
+        };
+        assert!(
+            e.to_string().contains("cannot create the I/O driver"),
+            "{e}"
+        );
+        assert_eq!(e.kind(), io::Error::from_raw_os_error(errno).kind(), "{e}");
+        println!("{label}: Uring: build refused: {e}");
+
+        // Auto: epoll for the whole runtime.
+        let failed_before = sup.failed();
+        sup.fail_after(errno, allowed, usize::MAX, 0, 1);
+        let rt = builder()
+            .enable_all()
+            .io_driver(IoDriver::Auto)
+            .build()
+            .unwrap_or_else(|e| panic!("{label}: Auto did not fall back to epoll: {e}"));
+        assert!(sup.failed() > failed_before, "{label}: no ring was refused");
+        // Later rings would be refused too: the runtime must not make any.
+        let r = rt.block_on(async {
+            let here = numa_rt_runtime::io::current_backend();
+            let on_a_task =
+                numa_rt_runtime::spawn(async { numa_rt_runtime::io::current_backend() })
+                    .await
+                    .unwrap();
+            assert_eq!(here, Some(numa_rt_runtime::io::Backend::Epoll), "{label}");
+            assert_eq!(on_a_task, here, "{label}");
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            numa_rt_runtime::spawn(echo_server(listener));
+            let c = TcpStream::connect(addr).await?;
+            round_trip(&c, b"ring refused").await?;
+            numa_rt_runtime::spawn(run_tasks(50)).await.unwrap();
+            numa_rt_runtime::time::sleep(Duration::from_millis(2)).await;
+            io::Result::Ok(())
+        });
+        r.unwrap_or_else(|e| panic!("{label}: the epoll runtime failed: {e}"));
+        println!("{label}: Auto: built on epoll, serving");
     }
+    sup.fail_next(0, 0);
+    // Rings allowed again: Auto uses io_uring.
+    let rt = Builder::new_current_thread().enable_all().build().unwrap();
+    let backend = rt.block_on(async { numa_rt_runtime::io::current_backend() });
+    assert_eq!(backend, Some(numa_rt_runtime::io::Backend::Uring));
     println!("ring-setup: ok");
 }

@@ -7,7 +7,8 @@ use std::io;
 /// [`Auto`](IoDriver::Auto) (the default) uses io_uring when the kernel lets
 /// the process create a ring and epoll otherwise (setup refused with
 /// `EPERM`/`ENOSYS`/`EACCES`, as under Docker's default seccomp profile or
-/// `kernel.io_uring_disabled`). Under `Auto`, the environment variable
+/// `kernel.io_uring_disabled`), also when the workers' rings are refused
+/// after a probe ring was allowed. Under `Auto`, the environment variable
 /// `NUMA_RT_IO=epoll|uring` forces one; an explicit builder choice wins over
 /// the environment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -91,6 +92,13 @@ pub(crate) fn resolve(choice: IoDriver) -> io::Result<Backend> {
             )),
         },
     }
+}
+
+/// Whether `choice` leaves the backend to the runtime (neither the builder
+/// nor `NUMA_RT_IO` asked for one), so io_uring refused when the workers'
+/// rings are made may still be replaced by epoll.
+pub(crate) fn is_automatic(choice: IoDriver) -> bool {
+    choice == IoDriver::Auto && matches!(env_choice(), Ok(None))
 }
 
 /// Whether an `io_uring_setup` error means "not allowed or not there", so

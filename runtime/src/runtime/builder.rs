@@ -13,7 +13,7 @@ use super::handle::{Handle, Scheduler};
 use super::pools::{self, Pools};
 use super::rt::{ExitGuard, Runtime, ThreadTracker};
 use crate::blocking::{self, Callback, NodePools, ThreadNameFn};
-use crate::io::config::IoConfig;
+use crate::io::config::{Backend, IoConfig};
 use crate::io::driver::Driver;
 use crate::io::IoDriver;
 use crate::scheduler::affinity::{MemoryPlan, Monitor, WorkerHome};
@@ -344,6 +344,13 @@ impl Builder {
     /// [`IoDriver::Auto`]: io_uring when the kernel allows it, else epoll;
     /// `NUMA_RT_IO=epoll|uring` forces one under `Auto`).
     ///
+    /// Under `Auto`, when a probe ring was allowed but a worker's ring is
+    /// then refused (`ENOMEM`, `EPERM`, ...: a locked-memory or per-user
+    /// ring limit reached meanwhile), the runtime is built again on epoll,
+    /// so all its drivers share one backend (the `on_thread_start` and
+    /// `on_thread_stop` hooks then also run for the first attempt's
+    /// workers). An explicit [`IoDriver::Uring`] fails the build instead.
+    ///
     /// ```
     /// use numa_rt_runtime::io::IoDriver;
     /// use numa_rt_runtime::runtime::Builder;
@@ -396,9 +403,36 @@ impl Builder {
             }
         };
         let nodes = self.select_nodes(&topology, split)?;
+        let io = self.io_config()?;
+        match (self.build_flavor(topology.clone(), &nodes, io), io) {
+            // The probe ring passed but the workers' rings were refused (a
+            // locked-memory or per-user ring limit reached in between):
+            // `Auto` runs the whole runtime on epoll instead, so every
+            // driver has the same backend.
+            (Err(e), Some(config))
+                if config.backend == Backend::Uring
+                    && crate::io::config::is_automatic(self.io_driver)
+                    && ring_refused(&e) =>
+            {
+                let epoll = IoConfig {
+                    backend: Backend::Epoll,
+                    ..config
+                };
+                self.build_flavor(topology, &nodes, Some(epoll))
+            }
+            (built, _) => built,
+        }
+    }
+
+    fn build_flavor(
+        &self,
+        topology: Topology,
+        nodes: &[Node],
+        io: Option<IoConfig>,
+    ) -> io::Result<Runtime> {
         match self.kind {
-            Kind::CurrentThread => self.build_current_thread(topology, &nodes),
-            Kind::MultiThread => self.build_multi_thread(topology, &nodes),
+            Kind::CurrentThread => self.build_current_thread(topology, nodes, io),
+            Kind::MultiThread => self.build_multi_thread(topology, nodes, io),
         }
     }
 
@@ -462,10 +496,14 @@ impl Builder {
         NodePools::new(&per_node, &config, self.pin_workers)
     }
 
-    fn build_current_thread(&self, topology: Topology, nodes: &[Node]) -> io::Result<Runtime> {
+    fn build_current_thread(
+        &self,
+        topology: Topology,
+        nodes: &[Node],
+        io: Option<IoConfig>,
+    ) -> io::Result<Runtime> {
         let node = &nodes[0];
         let blocking = self.blocking_pools(std::slice::from_ref(node));
-        let io = self.io_config()?;
         let shared = Arc::new(CtShared::new(
             node.id(),
             blocking,
@@ -489,8 +527,12 @@ impl Builder {
         ))
     }
 
-    fn build_multi_thread(&self, topology: Topology, nodes: &[Node]) -> io::Result<Runtime> {
-        let io = self.io_config()?;
+    fn build_multi_thread(
+        &self,
+        topology: Topology,
+        nodes: &[Node],
+        io: Option<IoConfig>,
+    ) -> io::Result<Runtime> {
         let mut pools = Vec::with_capacity(nodes.len());
         let mut remotes = Vec::new();
         let mut locals: Vec<Local> = Vec::new();
@@ -670,10 +712,32 @@ fn shared_parker(worker: &WorkerContext) -> &Parker {
 }
 
 fn driver_error(e: io::Error) -> io::Error {
-    io::Error::new(
-        e.kind(),
-        format!("numa_rt: cannot create the I/O driver: {e}"),
-    )
+    io::Error::new(e.kind(), DriverError(e))
+}
+
+/// An I/O driver that could not be created, as the source of the build's
+/// error: the build tells it from its other failures by this type.
+#[derive(Debug)]
+struct DriverError(io::Error);
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "numa_rt: cannot create the I/O driver: {}", self.0)
+    }
+}
+
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Whether the build failed because the kernel refused a driver's ring
+/// (`EPERM`, `ENOMEM`, ...: see [`refused`](crate::io::config::refused)).
+fn ring_refused(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<DriverError>())
+        .is_some_and(|d| crate::io::config::refused(&d.0))
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {

@@ -166,6 +166,8 @@ pub struct Supervisor {
     every: Arc<AtomicUsize>,
     /// Matching calls seen since the last `fail_*`.
     matching: Arc<AtomicUsize>,
+    /// Matching calls still to let through before failing any.
+    skip: Arc<AtomicUsize>,
 }
 
 impl Supervisor {
@@ -180,6 +182,7 @@ impl Supervisor {
             max_arg1: Arc::new(AtomicU64::new(0)),
             every: Arc::new(AtomicUsize::new(1)),
             matching: Arc::new(AtomicUsize::new(0)),
+            skip: Arc::new(AtomicUsize::new(0)),
         };
         let me = sup.clone();
         std::thread::spawn(move || me.serve(listener));
@@ -201,7 +204,14 @@ impl Supervisor {
     /// fails every `every`-th (the first included) with `errno`, `n` in
     /// all, and lets the others through.
     pub fn fail_every(&self, errno: i32, n: usize, min_arg1: u64, every: usize) {
+        self.fail_after(errno, 0, n, min_arg1, every);
+    }
+
+    /// Like [`fail_every`](Self::fail_every), after letting the first
+    /// `skip` matching calls through.
+    pub fn fail_after(&self, errno: i32, skip: usize, n: usize, min_arg1: u64, every: usize) {
         self.budget.store(0, SeqCst);
+        self.skip.store(skip, SeqCst);
         self.errno.store(errno, SeqCst);
         self.min_arg1.store(min_arg1, SeqCst);
         self.every.store(every.max(1), SeqCst);
@@ -255,6 +265,10 @@ impl Supervisor {
             let arg1 = req.data.args[1];
             self.max_arg1.fetch_max(arg1, SeqCst);
             let fail = arg1 >= self.min_arg1.load(SeqCst)
+                && self
+                    .skip
+                    .fetch_update(SeqCst, SeqCst, |s| s.checked_sub(1))
+                    .is_err()
                 && self.matching.fetch_add(1, SeqCst) % self.every.load(SeqCst) == 0
                 && self
                     .budget
