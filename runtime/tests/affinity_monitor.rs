@@ -387,6 +387,19 @@ impl OwnCpuset {
     fn set_cpus(&self, cpus: &CpuSet) -> io::Result<()> {
         fs::write(self.dir.join("cpuset.cpus"), cpus.to_string())
     }
+
+    fn set_mems(&self, mems: &str) -> io::Result<()> {
+        fs::write(self.dir.join("cpuset.mems"), mems)
+    }
+
+    /// The memory nodes of the root cpuset.
+    fn root_mems(&self) -> io::Result<Vec<u32>> {
+        let list: CpuSet = fs::read_to_string(self.root.join("cpuset.mems"))?
+            .trim()
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))?;
+        Ok(list.iter().collect())
+    }
 }
 
 impl Drop for OwnCpuset {
@@ -440,6 +453,61 @@ fn cgroup_cpuset_edits_are_followed() {
     eprintln!("cpuset widened: followed in {took:?}");
     stream.finish(&rt);
     assert!(rt.metrics().affinity_change_count() >= 2);
+    drop(rt);
+    drop(cpuset);
+}
+
+/// Opt-in like the test above: the process's own cpuset has its
+/// `cpuset.mems` narrowed to the first memory node and widened again. The
+/// monitor counts both changes; while narrowed, explicit placement on the
+/// other node is refused and that node's workers allocate from the first
+/// node. On a one-node machine `cpuset.mems` cannot narrow (it may not be
+/// empty and node 0 is all there is): the test then checks that writing
+/// the same nodes again is not counted as a change.
+#[test]
+fn cgroup_mems_edits_are_followed() {
+    if std::env::var_os("NUMA_RT_TEST_CGROUP").is_none() {
+        eprintln!("skipped: set NUMA_RT_TEST_CGROUP=1 to move this process into a cpuset");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let original = affinity(0).unwrap();
+    let _restore = Restore(original.clone());
+    let cpuset = OwnCpuset::create(&original).unwrap();
+    let mems = cpuset.root_mems().unwrap();
+    let rt = Builder::new_multi_thread()
+        .thread_name("affmon-mems")
+        .build()
+        .unwrap();
+    let all = fs::read_to_string(cpuset.root.join("cpuset.mems")).unwrap();
+    let stream = Stream::start(&rt);
+    let [first, second, ..] = mems[..] else {
+        cpuset.set_mems(all.trim()).unwrap();
+        thread::sleep(Duration::from_millis(500));
+        stream.finish(&rt);
+        assert_eq!(rt.metrics().mems_change_count(), 0);
+        eprintln!("one memory node ({all:?}): cpuset.mems cannot narrow here");
+        return;
+    };
+    let (first, second) = (NodeId::new(first), NodeId::new(second));
+    cpuset.set_mems(&first.index().to_string()).unwrap();
+    let took = within_bound("the narrowed mems counted", || {
+        rt.metrics().mems_change_count() >= 1
+    });
+    eprintln!("cpuset.mems narrowed: followed in {took:?}");
+    assert_eq!(
+        numa_rt_alloc::NodeBox::new_on(second, 1u64).err(),
+        Some(numa_rt_alloc::AllocError::NoMemory(second))
+    );
+    assert_eq!(numa_rt_alloc::node_fallback(second), Some(first));
+    cpuset.set_mems(all.trim()).unwrap();
+    let took = within_bound("the widened mems counted", || {
+        rt.metrics().mems_change_count() >= 2
+    });
+    eprintln!("cpuset.mems widened: followed in {took:?}");
+    assert_eq!(numa_rt_alloc::node_fallback(second), None);
+    assert!(numa_rt_alloc::NodeBox::new_on(second, 1u64).is_ok());
+    stream.finish(&rt);
     drop(rt);
     drop(cpuset);
 }
