@@ -272,22 +272,25 @@ impl Drop for Registration {
 
 /// A registration made at the first wait, on the driver of the thread
 /// that waits; shared by the halves of a split stream.
+///
+/// A refused registration (no driver on this thread, or on epoll no
+/// descriptor left for the duplicate: `EMFILE`) is remembered as `None`,
+/// and the socket waits the one-shot way from then on, which reports the
+/// missing driver as an error and needs no extra descriptor.
 #[derive(Debug, Default)]
-pub(crate) struct LazyRegistration(OnceLock<Registration>);
+pub(crate) struct LazyRegistration(OnceLock<Option<Registration>>);
 
 impl LazyRegistration {
-    /// The registration of `fd`, made now if it is the first wait.
-    pub(crate) fn get(&self, fd: RawFd) -> io::Result<&Registration> {
+    /// The registration of `fd`, made now if it is the first wait; `None`
+    /// when it was refused.
+    pub(crate) fn get(&self, fd: RawFd) -> Option<&Registration> {
         if let Some(r) = self.0.get() {
-            return Ok(r);
+            return r.as_ref();
         }
-        let made = Registration::new(fd)?;
-        // Another half may have registered meanwhile: its registration
-        // wins and ours is dropped (deregistered).
-        let _ = self.0.set(made);
-        self.0
-            .get()
-            .ok_or_else(|| io::Error::other("numa_rt: internal error: lost a registration"))
+        // Another half may register meanwhile: the first one stored wins
+        // and ours is dropped (deregistered).
+        let _ = self.0.set(Registration::new(fd).ok());
+        self.0.get().and_then(Option::as_ref)
     }
 }
 
@@ -295,7 +298,8 @@ impl LazyRegistration {
 /// driver's events in between. `attempt` returns its result and whether
 /// it drained the socket (a short read or write: the kernel had no more),
 /// which clears the readiness without an extra system call to find out.
-/// A detached registration falls back to one-shot waits held in `wait`.
+/// A detached or refused registration falls back to one-shot waits held
+/// in `wait`.
 pub(crate) fn poll_registered<R>(
     fd: &SharedFd,
     reg: &LazyRegistration,
@@ -305,11 +309,8 @@ pub(crate) fn poll_registered<R>(
     mut attempt: impl FnMut() -> io::Result<(R, bool)>,
 ) -> Poll<io::Result<R>> {
     // A one-shot wait in progress means this socket already fell back.
-    if wait.is_none() {
-        let io = match reg.get(fd.raw()) {
-            Ok(r) => r.io(),
-            Err(e) => return Poll::Ready(Err(e)),
-        };
+    if let (None, Some(registration)) = (&*wait, reg.get(fd.raw())) {
+        let io = registration.io();
         // `None`: detached, fall back below.
         while let Some(ev) = ready!(io.poll_ready(dir, cx)) {
             match attempt() {
@@ -403,6 +404,44 @@ mod tests {
             io.poll_ready(Direction::Read, &mut cx).is_ready(),
             "end of stream is reported again"
         );
+    }
+
+    #[test]
+    fn refused_registration_falls_back_to_one_shot_waits() {
+        use std::io::Write;
+        use std::os::fd::OwnedFd;
+        // Outside any runtime there is no driver: the registration is
+        // refused, and the one-shot path reports the missing driver.
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let fd = SharedFd::new(OwnedFd::from(a));
+        let raw = fd.raw();
+        let reg = LazyRegistration::default();
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut read = || {
+            let mut buf = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into a live local buffer.
+            let n = unsafe { libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok((n as usize, false))
+            }
+        };
+        let mut wait = None;
+        match poll_registered(&fd, &reg, &mut wait, Direction::Read, &mut cx, &mut read) {
+            Poll::Ready(Err(e)) => assert!(e.to_string().contains("enable_io"), "{e}"),
+            other => panic!("expected the no-driver error, got {other:?}"),
+        }
+        assert!(reg.get(raw).is_none(), "the refusal is remembered");
+        // Data waiting: the attempt succeeds without any wait.
+        b.write_all(b"hi").unwrap();
+        let mut wait = None;
+        match poll_registered(&fd, &reg, &mut wait, Direction::Read, &mut cx, &mut read) {
+            Poll::Ready(Ok(n)) => assert_eq!(n, 2),
+            other => panic!("expected 2 bytes, got {other:?}"),
+        }
     }
 
     #[test]
