@@ -29,7 +29,8 @@ pub enum MemoryKind {
 }
 
 impl MemoryKind {
-    /// The node this kind means for memory used from `initiator`.
+    /// The node this kind means for memory used from `initiator`; while
+    /// that node has a fallback ([`set_node_fallback`]), the fallback.
     ///
     /// ```
     /// use numa_rt_alloc::{MemoryKind, NodeId};
@@ -37,13 +38,13 @@ impl MemoryKind {
     /// assert_eq!(MemoryKind::Local.resolve(NodeId::new(0)), NodeId::new(0));
     /// ```
     pub fn resolve(self, initiator: NodeId) -> NodeId {
-        if self == MemoryKind::Local {
-            return initiator;
-        }
-        match HOOK.get() {
-            Some(hook) => hook.resolve(self, initiator).unwrap_or(initiator),
-            None => initiator,
-        }
+        let node = match HOOK.get() {
+            Some(hook) if self != MemoryKind::Local => {
+                hook.resolve(self, initiator).unwrap_or(initiator)
+            }
+            _ => initiator,
+        };
+        node_fallback(node).unwrap_or(node)
     }
 }
 
@@ -172,8 +173,8 @@ static FALLBACKS_SET: AtomicUsize = AtomicUsize::new(0);
 ///   thread whose node is `node` from `fallback`'s heap, which binds its
 ///   new segments to `fallback` (threads notice within a few thousand
 ///   allocations);
-/// - [`current_node`] and [`MemoryKind::resolve`] from such a thread say
-///   `fallback`;
+/// - [`current_node`] on such a thread, and [`MemoryKind::resolve`]
+///   wherever it would name `node`, say `fallback`;
 /// - explicit placement on `node` ([`NodeBox::new_on`](crate::NodeBox::new_on),
 ///   [`NodeVec`](crate::NodeVec), [`NodeHeap`](crate::NodeHeap), even a
 ///   heap handle made earlier) fails with [`AllocError::NoMemory`] rather

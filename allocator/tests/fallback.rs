@@ -40,6 +40,7 @@ fn a_node_with_a_fallback_refuses_placement_and_redirects_the_global_allocator()
         Some(AllocError::NoMemory(node0))
     );
     assert_eq!(heap.fallback().map(|h| h.node()), Some(gone));
+    assert_eq!(numa_rt_alloc::MemoryKind::Local.resolve(node0), gone);
     assert_eq!(
         NodeHeap::new(node0).err(),
         Some(AllocError::NoMemory(node0))
