@@ -869,3 +869,31 @@ impl fmt::Debug for Builder {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refused_ring_makes_auto_fall_back() {
+        let enomem = driver_error(io::Error::from_raw_os_error(libc::ENOMEM));
+        assert!(ring_refused(&enomem));
+        assert_eq!(enomem.kind(), io::ErrorKind::OutOfMemory);
+        assert!(
+            enomem
+                .to_string()
+                .starts_with("numa_rt: cannot create the I/O driver: "),
+            "{enomem}"
+        );
+        assert!(ring_refused(&driver_error(io::Error::from_raw_os_error(
+            libc::EPERM
+        ))));
+        // No descriptors left: epoll would need them as well.
+        assert!(!ring_refused(&driver_error(io::Error::from_raw_os_error(
+            libc::EMFILE
+        ))));
+        // The same errno from another step of the build.
+        assert!(!ring_refused(&io::Error::from_raw_os_error(libc::ENOMEM)));
+        assert!(!ring_refused(&invalid("worker_threads must be at least 1")));
+    }
+}
