@@ -297,7 +297,7 @@ mod close_cost {
     use std::future::Future;
     use std::pin::Pin;
     use std::task::Poll;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// This thread's CPU time.
     fn cpu() -> Duration {
