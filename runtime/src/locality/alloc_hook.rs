@@ -3,9 +3,14 @@
 //! for an initiator, from the cost table.
 //!
 //! The allocator takes one hook per process. The runtime registers a single
-//! static hook the first time one starts and swaps its tables in at every
-//! start, so a later runtime (another topology in the same process) is
-//! described by the hook from then on.
+//! static hook the first time one starts and merges its tables in at every
+//! start: a later runtime's answers replace those for the nodes it knows,
+//! and nodes only an earlier runtime knew keep theirs. So a runtime on two
+//! emulated nodes and one on the real single node can run side by side
+//! (emulated node 1 stays backed by real node 0). What one hook cannot do
+//! is give two live runtimes different answers for the same node id (two
+//! synthetic topologies that back node 1 by different real nodes): the
+//! runtime started last wins for that node.
 
 use std::sync::{RwLock, RwLockReadGuard};
 
@@ -26,6 +31,17 @@ struct Tables {
 }
 
 impl Tables {
+    /// Takes `newer`'s entries, keeping this table's for nodes `newer`
+    /// does not describe.
+    fn merge(&mut self, newer: Tables) {
+        self.memory_nodes
+            .retain(|(n, _)| !newer.memory_nodes.iter().any(|(m, _)| m == n));
+        self.memory_nodes.extend(newer.memory_nodes);
+        self.kinds
+            .retain(|(i, ..)| !newer.kinds.iter().any(|(j, ..)| j == i));
+        self.kinds.extend(newer.kinds);
+    }
+
     fn new(topology: &Topology, table: &CostTable) -> Tables {
         let memory_nodes = topology
             .nodes()
@@ -113,8 +129,8 @@ static HOOK: RuntimeHook = RuntimeHook {
 pub(crate) fn install(topology: &Topology, table: &CostTable) {
     let tables = Tables::new(topology, table);
     match HOOK.tables.write() {
-        Ok(mut t) => *t = tables,
-        Err(poisoned) => *poisoned.into_inner() = tables,
+        Ok(mut t) => t.merge(tables),
+        Err(poisoned) => poisoned.into_inner().merge(tables),
     }
     // Err means a hook is already set: ours from an earlier runtime (now
     // updated above) or the application's own, which wins.
@@ -152,5 +168,31 @@ mod tests {
             tables.kinds[1],
             (NodeId::new(1), NodeId::new(1), NodeId::new(1), None)
         );
+    }
+
+    #[test]
+    fn a_later_runtime_keeps_the_nodes_only_an_earlier_one_knew() {
+        let base = Topology::single_node("0-1".parse().unwrap(), 1 << 30);
+        let two = Topology::synthetic_over(&base, &Synthetic::new(2, 1)).unwrap();
+        let mut tables = Tables::new(&two, &CostTable::new(&two));
+        tables.merge(Tables::new(&base, &CostTable::new(&base)));
+        let mut nodes = tables.memory_nodes.clone();
+        nodes.sort();
+        assert_eq!(
+            nodes,
+            vec![
+                (NodeId::new(0), NodeId::new(0)),
+                (NodeId::new(1), NodeId::new(0))
+            ]
+        );
+        assert_eq!(tables.kinds.len(), 2);
+        // The newer runtime's answer wins for a node both describe.
+        let mut newer = Tables::new(&base, &CostTable::new(&base));
+        newer.memory_nodes = vec![(NodeId::new(1), NodeId::new(1))];
+        tables.merge(newer);
+        assert!(tables
+            .memory_nodes
+            .contains(&(NodeId::new(1), NodeId::new(1))));
+        assert_eq!(tables.memory_nodes.len(), 2);
     }
 }
