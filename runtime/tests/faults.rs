@@ -10,7 +10,11 @@
 //!   completes or fails with an `io::Error`, none hangs, nothing panics;
 //! - no descriptors left (`EMFILE`): connect, bind, open and unix connect
 //!   fail with `EMFILE` while established connections keep being served,
-//!   and everything works again once descriptors are free.
+//!   and everything works again once descriptors are free; a thread that
+//!   cannot create its own driver then runs its timers on another driver
+//!   of the runtime;
+//! - io_uring rings refused after the startup probe: `Auto` builds the
+//!   runtime on epoll, an explicit `Uring` fails the build with the errno.
 //!
 //! The faults come from the kernel itself: a seccomp filter (installed in a
 //! child process, this binary re-run) makes the chosen calls fail, or a low
