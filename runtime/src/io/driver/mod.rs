@@ -10,7 +10,9 @@
 //! one driver, used by whichever thread drives it. Any other thread that
 //! does I/O inside a runtime (a `block_on` of a multi-thread runtime, a
 //! blocking-pool thread) gets a driver of its own, driven while that thread
-//! parks in `block_on`.
+//! parks in `block_on`. When that driver cannot be created (no descriptors
+//! left), the thread's I/O fails with the reason and its timers go to a
+//! driver the runtime's other threads drive ([`timer_driver`]).
 //!
 //! Operations live in a slab owned by the driver. A future polls its slot;
 //! when the future is dropped before its completion arrives, whatever the
