@@ -15,6 +15,7 @@ pub mod devices;
 mod io_suite;
 mod io_uring;
 mod locality;
+mod mems;
 mod placement;
 mod scheduler;
 mod topology;
@@ -104,6 +105,7 @@ pub const CHECKS: &[Check] = &[
     check("memory_kinds_resolve", allocator::memory_kinds_resolve),
     check("targets_pull_tasks", locality::targets_pull_tasks),
     check("files_pull_tasks", locality::files_pull_tasks),
+    check("mems_narrowed", mems::mems_narrowed),
     check("io_on_io_uring", io_suite::on_io_uring),
     sandboxed(
         "io_on_epoll_forced",
