@@ -1,7 +1,9 @@
 //! The affinity monitor on a real multi-node kernel: narrowing the
 //! process's cgroup v1 `cpuset.mems` to one node is seen and counted, the
 //! other nodes are refused for explicit placement and get that node as
-//! their fallback, and widening brings them back.
+//! their fallback, and widening brings them back. On three nodes or more,
+//! taking one node away gives it the nearest other node (by SLIT) as its
+//! fallback.
 
 use std::fs;
 use std::io;
@@ -111,13 +113,25 @@ pub fn mems_narrowed(m: &Machine) -> Outcome {
         [a, b, ..] => (a, b),
         _ => return Outcome::Skip("needs two CPU nodes".into()),
     };
-    match run(first, second, &cpu_nodes) {
+    match run(m, first, second, &cpu_nodes) {
         Ok(seen) => Outcome::Pass(seen),
         Err(e) => Outcome::Fail(e),
     }
 }
 
-fn run(first: NodeId, second: NodeId, nodes: &[NodeId]) -> Result<String, String> {
+/// The node with memory nearest to `node` in the table's SLIT (ties to
+/// the lower id), `node` itself excluded.
+fn nearest_other(m: &Machine, node: u32) -> Option<u32> {
+    let i = m.nodes.iter().position(|n| n.id == node)?;
+    m.nodes
+        .iter()
+        .enumerate()
+        .filter(|&(j, n)| j != i && n.memory_bytes > 0)
+        .min_by_key(|&(j, n)| (m.distances[i][j], n.id))
+        .map(|(_, n)| n.id)
+}
+
+fn run(m: &Machine, first: NodeId, second: NodeId, nodes: &[NodeId]) -> Result<String, String> {
     let cpuset = OwnCpuset::create().map_err(|e| format!("cgroup v1 cpuset: {e}"))?;
     let all = fs::read_to_string(cpuset.dir.join("cpuset.mems"))
         .map_err(|e| format!("cpuset.mems: {e}"))?;
@@ -174,9 +188,39 @@ fn run(first: NodeId, second: NodeId, nodes: &[NodeId]) -> Result<String, String
     if at.as_ref().ok() != Some(&(second.index() as i32)) {
         return Err(format!("NodeBox on {second} once widened landed on {at:?}"));
     }
-    drop(rt);
-    Ok(format!(
+    let mut seen = format!(
         "narrowed to {first}: seen in {narrowed:?}, {second} refused and falling back to \
          {first}; widened: seen in {widened:?}, {second} used again"
-    ))
+    );
+    if m.nodes.len() >= 3 {
+        let expected = nearest_other(m, second.index())
+            .map(NodeId::new)
+            .ok_or_else(|| format!("no node with memory besides {second}"))?;
+        let rest: Vec<String> = m
+            .nodes
+            .iter()
+            .filter(|n| n.id != second.index())
+            .map(|n| n.id.to_string())
+            .collect();
+        cpuset.set_mems(&rest.join(","))?;
+        within_bound(&rt, nodes, || {
+            rt.metrics().mems_change_count() >= 3 && node_fallback(second) == Some(expected)
+        })
+        .ok_or_else(|| {
+            format!(
+                "mems without {second}: fallback {:?}, expected the nearest, {expected}",
+                node_fallback(second)
+            )
+        })?;
+        cpuset.set_mems(all.trim())?;
+        within_bound(&rt, nodes, || {
+            rt.metrics().mems_change_count() >= 4 && node_fallback(second).is_none()
+        })
+        .ok_or_else(|| format!("mems widened again: fallback of {second} kept"))?;
+        seen.push_str(&format!(
+            "; without {second} alone: falls back to its nearest, {expected}"
+        ));
+    }
+    drop(rt);
+    Ok(seen)
 }
