@@ -40,8 +40,9 @@
 //!
 //! Checks run from a worker's maintenance tick (every few dozen polls) and
 //! before it parks, never per poll: a clock read there, and at most every
-//! [`CHECK_EVERY`] one `sched_getaffinity` of the main thread by whichever
-//! worker gets there first. Workers that sleep are pinned by the checking
+//! [`CHECK_EVERY`] one `sched_getaffinity` of the main thread and one read
+//! of `/proc/self/status` (a few microseconds) by whichever worker gets
+//! there first. Workers that sleep are pinned by the checking
 //! worker through their thread id, so the monitor never wakes them. While
 //! every worker sleeps nothing is checked; the first to wake catches up.
 //!
