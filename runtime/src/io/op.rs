@@ -218,3 +218,100 @@ pub(crate) async fn io<R>(
     let mut wait = None;
     std::future::poll_fn(|cx| poll_io(fd, &mut wait, events, cx, &mut attempt)).await
 }
+
+/// A stream's multishot receive on io_uring (see the driver's `recv`
+/// module): bound to the driver of the thread that first read, released
+/// when the stream is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct MultiRecv {
+    slot: std::sync::Mutex<Option<(Driver, usize)>>,
+}
+
+impl MultiRecv {
+    /// Reads into the spare capacity of `buf` through the multishot
+    /// receive, arming it at the first read. `None`: not available here
+    /// (epoll, or the receive stopped and this thread cannot restart it):
+    /// the caller receives by itself.
+    pub(crate) async fn read(&self, fd: &SharedFd, buf: &mut Vec<u8>) -> Option<io::Result<usize>> {
+        let (driver, key) = self.slot(true)?;
+        std::future::poll_fn(|cx| {
+            let room = buf.capacity() - buf.len();
+            let mut sink = |data: &[u8]| buf.extend_from_slice(data);
+            transpose(driver.poll_recv(key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone())))
+        })
+        .await
+    }
+
+    /// `AsyncRead` on a stream that used owned-buffer reads: takes from the
+    /// multishot receive, so bytes come out in order. `None` when it was
+    /// never used (or cannot be here): the caller reads by itself.
+    pub(crate) fn poll_read(
+        &self,
+        fd: &SharedFd,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Option<Poll<io::Result<()>>> {
+        let (driver, key) = self.slot(false)?;
+        let room = buf.remaining();
+        let mut sink = |data: &[u8]| buf.put_slice(data);
+        let polled =
+            driver.poll_recv(key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone()))?;
+        Some(polled.map(|r| r.map(drop)))
+    }
+
+    /// Fails when handing the socket elsewhere would lose bytes: received
+    /// data not yet read, or a receive still in the kernel.
+    pub(crate) fn check_released(&self) -> io::Result<()> {
+        match self.slot(false) {
+            Some((driver, key)) if !driver.recv_idle(key) => Err(io::Error::other(
+                "numa_rt: this stream's owned-buffer reads hold received data or a receive in \
+                 flight on io_uring; read to the end (or drop the stream) before into_std",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The driver and key, created on the current io_uring driver when
+    /// `create` and none exist yet.
+    fn slot(&self, create: bool) -> Option<(Driver, usize)> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((d, k)) = &*slot {
+            return Some((d.clone(), *k));
+        }
+        if !create {
+            return None;
+        }
+        let d = current_driver().ok()?;
+        if d.backend() != super::config::Backend::Uring {
+            return None;
+        }
+        let k = d.recv_open().ok()?;
+        *slot = Some((d.clone(), k));
+        Some((d, k))
+    }
+}
+
+fn transpose<T>(p: Option<Poll<T>>) -> Poll<Option<T>> {
+    match p {
+        None => Poll::Ready(None),
+        Some(Poll::Ready(r)) => Poll::Ready(Some(r)),
+        Some(Poll::Pending) => Poll::Pending,
+    }
+}
+
+impl Drop for MultiRecv {
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((driver, key)) = slot.take() {
+            driver.recv_close(key);
+        }
+    }
+}
+
+/// Whether owned-buffer reads on io_uring use multishot receives: yes
+/// unless `NUMA_RT_URING_MULTISHOT=0` (for A/B measurements, see
+/// BENCHMARKS.md), in which case each read is a receive operation of its own.
+pub(crate) fn multishot_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("NUMA_RT_URING_MULTISHOT").map_or(true, |v| v != "0"))
+}

@@ -254,11 +254,14 @@ pub struct TcpStream {
     gates: OwnedGates,
     read_wait: Option<Readiness>,
     write_wait: Option<Readiness>,
+    /// io_uring: the multishot receive behind `read_owned`.
+    recv: op::MultiRecv,
 }
 
 impl TcpStream {
     fn from_owned(fd: OwnedFd) -> TcpStream {
         TcpStream {
+            recv: op::MultiRecv::default(),
             fd: SharedFd::new(fd),
             reg: Arc::default(),
             gates: OwnedGates::default(),
@@ -324,7 +327,12 @@ impl TcpStream {
     }
 
     /// Gives the socket back as a standard (non-blocking) stream.
+    ///
+    /// On io_uring, after [`read_owned`](Self::read_owned) the stream
+    /// receives ahead of the reads; this fails while received bytes are
+    /// unread or a receive is in flight, rather than lose them.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.recv.check_released()?;
         let fd = self.fd.0.as_fd().try_clone_to_owned()?;
         Ok(std::net::TcpStream::from(fd))
     }
@@ -358,10 +366,17 @@ impl TcpStream {
     /// the byte count (0 at end of stream) and the buffer, whose length
     /// grew by that count. A `buf` without spare capacity reads nothing.
     ///
-    /// On io_uring this is a receive operation owning `buf`: dropping the
-    /// future mid-flight is safe (the buffer stays with the driver until the
-    /// kernel is done with it).
-    pub async fn read_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    /// On io_uring the first call arms one multishot receive that keeps
+    /// receiving into the driver's buffer ring; each call copies what has
+    /// arrived into `buf` (bounded: past 256 KiB unread the receive pauses
+    /// until the reads catch up). Dropping the future loses no data: what
+    /// arrived stays for the next read, `AsyncRead` included.
+    pub async fn read_owned(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        if op::multishot_enabled() && buf.capacity() > buf.len() {
+            if let Some(r) = self.recv.read(&self.fd, &mut buf).await {
+                return (r, buf);
+            }
+        }
         recv_owned_in(&self.fd, self.owned_ready(), buf).await
     }
 
@@ -397,20 +412,21 @@ impl TcpStream {
     /// Splits into a read half and a write half that can move to different
     /// tasks.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let fd = self.fd.clone();
+        let TcpStream { fd, reg, recv, .. } = self;
         let shared = Arc::new(fd.clone());
         (
             OwnedReadHalf {
+                recv,
                 fd: fd.clone(),
                 _pair: shared.clone(),
-                reg: self.reg.clone(),
+                reg: reg.clone(),
                 gates: OwnedGates::default(),
                 wait: None,
             },
             OwnedWriteHalf {
                 fd,
                 _pair: shared,
-                reg: self.reg.clone(),
+                reg,
                 gates: OwnedGates::default(),
                 wait: None,
                 shutdown_on_drop: true,
@@ -787,6 +803,9 @@ impl AsyncRead for TcpStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let Some(polled) = this.recv.poll_read(&this.fd, cx, buf) {
+            return polled;
+        }
         poll_read_reg(&this.fd, &this.reg, &mut this.read_wait, cx, buf)
     }
 }
@@ -831,7 +850,11 @@ impl futures_io::AsyncRead for TcpStream {
     ) -> Poll<io::Result<usize>> {
         let mut rb = ReadBuf::new(buf);
         let this = self.get_mut();
-        match poll_read_reg(&this.fd, &this.reg, &mut this.read_wait, cx, &mut rb) {
+        let polled = match this.recv.poll_read(&this.fd, cx, &mut rb) {
+            Some(polled) => polled,
+            None => poll_read_reg(&this.fd, &this.reg, &mut this.read_wait, cx, &mut rb),
+        };
+        match polled {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -884,6 +907,8 @@ impl fmt::Debug for TcpStream {
 /// The read half of [`TcpStream::into_split`].
 #[derive(Debug)]
 pub struct OwnedReadHalf {
+    /// io_uring: the multishot receive behind `read_owned` (the stream's).
+    recv: op::MultiRecv,
     fd: SharedFd,
     _pair: Arc<SharedFd>,
     reg: Arc<LazyRegistration>,
@@ -905,7 +930,12 @@ pub struct OwnedWriteHalf {
 
 impl OwnedReadHalf {
     /// Owned-buffer read; see [`TcpStream::read_owned`].
-    pub async fn read_owned(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    pub async fn read_owned(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        if op::multishot_enabled() && buf.capacity() > buf.len() {
+            if let Some(r) = self.recv.read(&self.fd, &mut buf).await {
+                return (r, buf);
+            }
+        }
         let ready = OwnedReady {
             reg: &self.reg,
             gates: &self.gates,
@@ -940,6 +970,9 @@ impl AsyncRead for OwnedReadHalf {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let Some(polled) = this.recv.poll_read(&this.fd, cx, buf) {
+            return polled;
+        }
         poll_read_reg(&this.fd, &this.reg, &mut this.wait, cx, buf)
     }
 }

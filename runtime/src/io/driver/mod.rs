@@ -21,6 +21,7 @@
 //! submitted.
 
 pub(crate) mod epoll;
+mod recv;
 pub(crate) mod timers;
 pub(crate) mod uring;
 
@@ -70,6 +71,8 @@ enum Slot {
     Abandoned(Option<Keep>),
     /// A descriptor registered for readiness once (see `Driver::register`).
     Registered(Registered),
+    /// A stream's multishot receive (see `Driver::recv_open`).
+    Recv(recv::RecvSlot),
 }
 
 /// A registered descriptor: its events update `io` until it is
@@ -308,7 +311,7 @@ impl Driver {
             }
             Slot::Pending(Some(w)) if w.will_wake(cx.waker()) => None,
             Slot::Pending(waker) => waker.replace(cx.waker().clone()),
-            Slot::Abandoned(_) | Slot::Registered(_) => None,
+            Slot::Abandoned(_) | Slot::Registered(_) | Slot::Recv(_) => None,
         };
         drop(state);
         // A replaced waker may hold the last reference to a task: drop it
@@ -458,6 +461,132 @@ impl Driver {
         drop(old);
     }
 
+    // ---- multishot receives -------------------------------------------
+
+    /// A receive slot for one stream (io_uring only), armed by its first
+    /// [`poll_recv`](Self::poll_recv). Free it with
+    /// [`recv_close`](Self::recv_close).
+    pub(crate) fn recv_open(&self) -> io::Result<usize> {
+        if self.inner.closed.load(Relaxed) {
+            return Err(closed_error());
+        }
+        Ok(lock(&self.inner.state)
+            .ops
+            .insert(Slot::Recv(recv::RecvSlot::default())))
+    }
+
+    /// Hands up to `room` bytes of what receive slot `key` holds to `sink`
+    /// (the count; 0 at end of stream), arming its multishot receive on
+    /// `fd` when nothing is there. `None` when the receive is not armed and
+    /// this thread cannot arm it (it is not the driver's owner): the caller
+    /// then receives by itself; nothing is buffered meanwhile.
+    pub(crate) fn poll_recv(
+        &self,
+        key: usize,
+        cx: &mut Context<'_>,
+        room: usize,
+        sink: &mut dyn FnMut(&[u8]),
+        fd: RawFd,
+        keep_fd: impl FnOnce() -> Keep,
+    ) -> Option<Poll<io::Result<usize>>> {
+        let mut state = lock(&self.inner.state);
+        let Some(Slot::Recv(r)) = state.ops.get_mut(key) else {
+            return Some(Poll::Ready(Err(closed_error())));
+        };
+        if r.unread() > 0 {
+            let n = r.take(room, sink);
+            let rearm = !r.armed && r.unread() == 0 && r.end.is_none();
+            if rearm && self.is_current() {
+                // Drained after the receive stopped: start it again so the
+                // next data is already here when asked for.
+                let _ = self.arm_recv(r, key, fd, keep_fd);
+            }
+            return Some(Poll::Ready(Ok(n)));
+        }
+        match r.end {
+            Some(0) => return Some(Poll::Ready(Ok(0))),
+            Some(errno) => {
+                r.end = None;
+                return Some(Poll::Ready(Err(io::Error::from_raw_os_error(-errno))));
+            }
+            None => {}
+        }
+        if !r.armed {
+            if !self.is_current() || self.inner.closed.load(Relaxed) {
+                return None;
+            }
+            if self.arm_recv(r, key, fd, keep_fd).is_err() {
+                // No buffer ring (an older kernel) or no room: the caller's
+                // own receive reports what is wrong, if anything.
+                return None;
+            }
+        }
+        r.add_waker(cx.waker());
+        Some(Poll::Pending)
+    }
+
+    fn arm_recv(
+        &self,
+        r: &mut recv::RecvSlot,
+        key: usize,
+        fd: RawFd,
+        keep_fd: impl FnOnce() -> Keep,
+    ) -> io::Result<()> {
+        match &mut *lock(&self.inner.kernel) {
+            Kernel::Uring(ring) => ring.push_multishot_recv(fd, key as u64)?,
+            Kernel::Epoll(_) => {
+                return Err(io::Error::other(
+                    "numa_rt: internal error: multishot receive on an epoll driver",
+                ))
+            }
+        }
+        r.armed = true;
+        r.cancelling = false;
+        r.fd = Some(keep_fd());
+        Ok(())
+    }
+
+    /// Whether receive slot `key` neither holds data nor has its receive
+    /// in the kernel (the socket can be handed elsewhere without losing
+    /// bytes).
+    pub(crate) fn recv_idle(&self, key: usize) -> bool {
+        match lock(&self.inner.state).ops.get(key) {
+            Some(Slot::Recv(r)) => !r.armed && r.unread() == 0,
+            _ => true,
+        }
+    }
+
+    /// The stream of receive slot `key` is gone: cancel its receive and
+    /// free the slot once the kernel is done with it. Any thread.
+    pub(crate) fn recv_close(&self, key: usize) {
+        let mut state = lock(&self.inner.state);
+        let Some(Slot::Recv(r)) = state.ops.get_mut(key) else {
+            return;
+        };
+        if !r.armed {
+            let slot = state.ops.try_remove(key);
+            drop(state);
+            drop(slot);
+            return;
+        }
+        r.closed = true;
+        let wakers = std::mem::take(&mut r.wakers);
+        if !r.cancelling {
+            r.cancelling = true;
+            if self.is_current() && !self.inner.closed.load(Relaxed) {
+                drop(state);
+                if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
+                    ring.cancel(key as u64);
+                }
+            } else {
+                state.cancels.push(key);
+                drop(state);
+                self.inner.wake.unpark();
+            }
+        }
+        drop(wakers);
+    }
+
     // ---- timers -------------------------------------------------------
 
     /// Registers a timer firing at `deadline`.
@@ -560,6 +689,7 @@ impl Driver {
         {
             let mut state = lock(&self.inner.state);
             let mut rearm = Vec::new();
+            let mut kernel = None;
             for (key, c) in completions {
                 let key = key as usize;
                 // io_uring: a multishot request posts more completions.
@@ -582,6 +712,43 @@ impl Driver {
                             }
                         }
                     }
+                    Some(Slot::Recv(r)) => {
+                        let kernel = kernel.get_or_insert_with(|| lock(&self.inner.kernel));
+                        let Kernel::Uring(ring) = &mut **kernel else {
+                            continue;
+                        };
+                        if c.result > 0 {
+                            let closed = r.closed;
+                            ring.take_buffer(c.flags, c.result as usize, |data| {
+                                if !closed {
+                                    r.backlog.extend_from_slice(data);
+                                }
+                            });
+                        } else if c.result == 0 {
+                            r.end = Some(0);
+                        } else if !matches!(-c.result, libc::ENOBUFS | libc::ECANCELED) {
+                            // Out of buffers or cancelled: the next read
+                            // arms it again. Anything else is the stream's.
+                            r.end = Some(c.result);
+                        }
+                        if !more {
+                            r.armed = false;
+                            r.cancelling = false;
+                            if let Some(fd) = r.fd.take() {
+                                garbage.push(fd);
+                            }
+                            if r.closed {
+                                if let Slot::Recv(r) = state.ops.remove(key) {
+                                    garbage.extend(r.fd);
+                                }
+                                continue;
+                            }
+                        } else if r.unread() > recv::BACKLOG_LIMIT && !r.cancelling {
+                            r.cancelling = true;
+                            ring.cancel(key as u64);
+                        }
+                        wakers.append(&mut r.wakers);
+                    }
                     Some(Slot::Abandoned(_)) if more => {}
                     Some(Slot::Pending(w)) => {
                         if let Some(w) = w.take() {
@@ -602,6 +769,7 @@ impl Driver {
                     Some(Slot::Done(_)) | None => {}
                 }
             }
+            drop(kernel);
             if !rearm.is_empty() {
                 // Under the state lock, so no deregistration slips between
                 // the check and the push.
@@ -662,10 +830,12 @@ impl Driver {
         }
         let mut state = lock(&self.inner.state);
         for (_, slot) in state.ops.iter_mut() {
-            if let Slot::Abandoned(keep) = slot {
+            match slot {
                 // Still owned by the kernel after the grace period: never
                 // free it.
-                std::mem::forget(keep.take());
+                Slot::Abandoned(keep) => std::mem::forget(keep.take()),
+                Slot::Recv(r) if r.armed => std::mem::forget(r.fd.take()),
+                _ => {}
             }
         }
     }
@@ -694,6 +864,7 @@ fn in_kernel(slot: &Slot) -> bool {
     match slot {
         Slot::Done(_) => false,
         Slot::Registered(r) => r.armed,
+        Slot::Recv(r) => r.armed,
         Slot::Pending(_) | Slot::Abandoned(_) => true,
     }
 }
@@ -717,8 +888,10 @@ impl Drop for Inner {
             // kernel may still own that memory, so leak it.
             let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
             for (_, slot) in state.ops.iter_mut() {
-                if let Slot::Abandoned(keep) = slot {
-                    std::mem::forget(keep.take());
+                match slot {
+                    Slot::Abandoned(keep) => std::mem::forget(keep.take()),
+                    Slot::Recv(r) if r.armed => std::mem::forget(r.fd.take()),
+                    _ => {}
                 }
             }
         }

@@ -50,6 +50,9 @@ pub(crate) enum Mode {
 
 pub(crate) struct Ring {
     ring: IoUring,
+    /// Buffers for multishot receives, registered at the first one; after
+    /// `ring` so the ring is torn down first.
+    bufs: Option<BufRing>,
     mode: Mode,
     wake_fd: RawFd,
     /// Where the eventfd read lands; boxed so its address is stable.
@@ -105,6 +108,7 @@ impl Ring {
                 Ok(ring) => {
                     return Ok(Ring {
                         ring,
+                        bufs: None,
                         mode,
                         wake_fd,
                         wake_buf: Box::new(0),
@@ -175,6 +179,32 @@ impl Ring {
         // A failure here (the ring is unusable) leaves the op to complete
         // on its own; its data stays alive until then either way.
         let _ = self.push_raw(&entry);
+    }
+
+    /// Queues a multishot receive on `fd` picking buffers from the
+    /// driver's buffer ring (registered here the first time), so data is
+    /// received as it arrives, each piece in a completion of its own with
+    /// the buffer's id (see [`Ring::take_buffer`]).
+    pub(crate) fn push_multishot_recv(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+        if self.bufs.is_none() {
+            self.bufs = Some(BufRing::register(&self.ring)?);
+        }
+        let entry = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP)
+            .build()
+            .user_data(user_data);
+        self.push(entry)
+    }
+
+    /// Hands the `len` bytes a receive left in the buffer its completion
+    /// `flags` name to `sink`, then gives the buffer back to the kernel.
+    /// Returns whether there was such a buffer.
+    pub(crate) fn take_buffer(&mut self, flags: u32, len: usize, sink: impl FnOnce(&[u8])) -> bool {
+        let (Some(bufs), Some(bid)) = (self.bufs.as_mut(), io_uring::cqueue::buffer_select(flags))
+        else {
+            return false;
+        };
+        bufs.take(bid, len, sink);
+        true
     }
 
     fn arm_wake(&mut self) -> io::Result<()> {
@@ -287,6 +317,13 @@ impl Ring {
 
 impl Drop for Ring {
     fn drop(&mut self) {
+        if self.in_flight > 0 {
+            // A receive may still pick a buffer while the ring is torn
+            // down: never free them under the kernel.
+            if let Some(bufs) = self.bufs.take() {
+                std::mem::forget(bufs);
+            }
+        }
         if self.wake_armed {
             // The read may complete while the ring is torn down: keep its
             // 8-byte target alive forever rather than risk a write into
@@ -294,6 +331,120 @@ impl Drop for Ring {
             let buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
             Box::leak(buf);
         }
+    }
+}
+
+/// The buffer group of the driver's buffer ring.
+const BUF_GROUP: u16 = 0;
+/// Buffers in the ring (a power of two).
+const BUF_COUNT: u16 = 256;
+/// Bytes per buffer.
+const BUF_SIZE: usize = 4096;
+/// Bytes of all buffers.
+const MEMORY: usize = BUF_COUNT as usize * BUF_SIZE;
+
+/// A provided-buffer ring (`IORING_REGISTER_PBUF_RING`): `BUF_COUNT`
+/// buffers the kernel picks from for multishot receives; each buffer goes
+/// back to the ring as soon as its data was copied out.
+struct BufRing {
+    /// The ring of `io_uring_buf` entries shared with the kernel
+    /// (page-aligned, `BUF_COUNT` entries).
+    entries: std::ptr::NonNull<types::BufRingEntry>,
+    /// The buffers, `BUF_SIZE` bytes each, back to back (a leaked boxed
+    /// slice: the kernel writes into it, so no Rust reference spans it).
+    memory: std::ptr::NonNull<u8>,
+    /// Our copy of the ring's tail (entries published so far).
+    tail: u16,
+}
+
+// SAFETY: the entries and buffers are owned by this value alone; the
+// kernel's access to them is ordered by the tail's release store.
+unsafe impl Send for BufRing {}
+
+impl BufRing {
+    fn layout() -> std::alloc::Layout {
+        let size = usize::from(BUF_COUNT) * std::mem::size_of::<types::BufRingEntry>();
+        // Both are non-zero and the alignment a power of two.
+        std::alloc::Layout::from_size_align(size, 4096).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn register(ring: &IoUring) -> io::Result<BufRing> {
+        // SAFETY: a non-zero-sized layout.
+        let raw = unsafe { std::alloc::alloc_zeroed(Self::layout()) };
+        let Some(entries) = std::ptr::NonNull::new(raw.cast::<types::BufRingEntry>()) else {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        };
+        let memory = Box::into_raw(vec![0u8; MEMORY].into_boxed_slice());
+        let mut bufs = BufRing {
+            entries,
+            // SAFETY: `Box::into_raw` never returns null.
+            memory: unsafe { std::ptr::NonNull::new_unchecked(memory.cast::<u8>()) },
+            tail: 0,
+        };
+        for bid in 0..BUF_COUNT {
+            bufs.put(bid);
+        }
+        // SAFETY: the entries stay allocated until the ring is gone: `Ring`
+        // drops `ring` before `bufs` and leaks `bufs` while operations may
+        // still be in flight.
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                entries.as_ptr() as u64,
+                BUF_COUNT,
+                BUF_GROUP,
+                0,
+            )?;
+        }
+        Ok(bufs)
+    }
+
+    /// Publishes buffer `bid` to the kernel.
+    fn put(&mut self, bid: u16) {
+        let index = usize::from(self.tail & (BUF_COUNT - 1));
+        // SAFETY: `bid < BUF_COUNT`, so the buffer lies inside `memory`.
+        let addr = unsafe { self.memory.as_ptr().add(usize::from(bid) * BUF_SIZE) } as u64;
+        // SAFETY: `index < BUF_COUNT`, inside the entries' allocation; the
+        // kernel does not read entries past the published tail.
+        let entry = unsafe { &mut *self.entries.as_ptr().add(index) };
+        entry.set_addr(addr);
+        entry.set_len(BUF_SIZE as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail field of the first entry is a naturally aligned
+        // u16 the kernel reads atomically; the release store orders the
+        // entry written above before it.
+        let tail = unsafe {
+            &*(types::BufRingEntry::tail(self.entries.as_ptr())
+                as *const std::sync::atomic::AtomicU16)
+        };
+        tail.store(self.tail, std::sync::atomic::Ordering::Release);
+    }
+
+    fn take(&mut self, bid: u16, len: usize, sink: impl FnOnce(&[u8])) {
+        if bid >= BUF_COUNT {
+            return;
+        }
+        // SAFETY: the kernel handed buffer `bid` to us with this completion
+        // and does not touch it again until `put` publishes it; it lies
+        // inside `memory`.
+        let data = unsafe {
+            std::slice::from_raw_parts(
+                self.memory.as_ptr().add(usize::from(bid) * BUF_SIZE),
+                len.min(BUF_SIZE),
+            )
+        };
+        sink(data);
+        self.put(bid);
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `register` with this layout.
+        unsafe { std::alloc::dealloc(self.entries.as_ptr().cast(), Self::layout()) };
+        let memory = std::ptr::slice_from_raw_parts_mut(self.memory.as_ptr(), MEMORY);
+        // SAFETY: the boxed slice leaked in `register`, freed once.
+        drop(unsafe { Box::from_raw(memory) });
     }
 }
 

@@ -1,0 +1,82 @@
+//! Multishot receives: one `IORING_OP_RECV` with `IORING_RECV_MULTISHOT`
+//! per stream, armed at its first owned-buffer read, picking buffers from
+//! the driver's provided-buffer ring. Every piece of data the kernel
+//! receives is copied into the stream's backlog at dispatch and its buffer
+//! goes straight back to the ring; reads take from the backlog. So no data
+//! is lost when a read is dropped, and a receive costs no submission.
+
+use std::task::Waker;
+
+use super::Keep;
+
+/// Unread bytes past which the multishot receive is cancelled (the
+/// socket's own buffer then holds what comes next, and TCP flow control
+/// slows the peer); the next read that empties the backlog arms it again.
+pub(super) const BACKLOG_LIMIT: usize = 256 * 1024;
+
+/// A stream's receive state in the driver's slab.
+#[derive(Default)]
+pub(super) struct RecvSlot {
+    /// Received bytes; `backlog[read..]` is unread.
+    pub(super) backlog: Vec<u8>,
+    pub(super) read: usize,
+    /// How the stream ended after the backlog: `0` end of stream, or a
+    /// negative errno (delivered once).
+    pub(super) end: Option<i32>,
+    /// Readers waiting for data.
+    pub(super) wakers: Vec<Waker>,
+    /// The multishot receive is in the kernel.
+    pub(super) armed: bool,
+    /// Its cancellation was asked for (backlog full or stream dropped).
+    pub(super) cancelling: bool,
+    /// The stream is gone: the slot goes with the receive's last
+    /// completion.
+    pub(super) closed: bool,
+    /// The descriptor, kept open while the receive is armed.
+    pub(super) fd: Option<Keep>,
+}
+
+impl RecvSlot {
+    pub(super) fn unread(&self) -> usize {
+        self.backlog.len() - self.read
+    }
+
+    /// Hands up to `room` unread bytes to `sink` (in one piece); the count.
+    pub(super) fn take(&mut self, room: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
+        let n = self.unread().min(room);
+        sink(&self.backlog[self.read..self.read + n]);
+        self.read += n;
+        if self.read == self.backlog.len() {
+            self.backlog.clear();
+            self.read = 0;
+        }
+        n
+    }
+
+    /// Queues `waker` unless an equivalent one waits already.
+    pub(super) fn add_waker(&mut self, waker: &Waker) {
+        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
+            self.wakers.push(waker.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_respects_room_and_order() {
+        let mut slot = RecvSlot::default();
+        slot.backlog.extend_from_slice(b"hello world");
+        let mut buf = Vec::new();
+        assert_eq!(slot.take(5, &mut |d| buf.extend_from_slice(d)), 5);
+        assert_eq!(buf, b"hello");
+        assert_eq!(slot.unread(), 6);
+        let mut rest = Vec::new();
+        assert_eq!(slot.take(64, &mut |d| rest.extend_from_slice(d)), 6);
+        assert_eq!(rest, b" world");
+        assert_eq!(slot.unread(), 0);
+        assert!(slot.backlog.is_empty());
+    }
+}

@@ -1,0 +1,230 @@
+//! Owned-buffer reads that receive ahead of the reader (io_uring: one
+//! multishot receive per stream into the driver's buffer ring): no byte is
+//! lost or reordered when a read is dropped, when the reader falls far
+//! behind, or when the stream switches to `AsyncRead`, splits or goes back
+//! to std. Run on both drivers (epoll has no read-ahead: the same promises
+//! hold trivially there).
+
+mod io_common;
+
+use std::future::Future;
+use std::time::Duration;
+
+use io_common::on_all;
+use numa_rt_runtime::net::{TcpListener, TcpStream};
+use numa_rt_runtime::time::{sleep, timeout};
+use tokio::io::AsyncReadExt;
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connect = numa_rt_runtime::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+    let (server, _) = listener.accept().await.unwrap();
+    (server, connect.await.unwrap())
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Owned reads with `chunk`-byte buffers until `n` bytes arrived.
+async fn read_n(s: &TcpStream, n: usize, chunk: usize) -> Vec<u8> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let (r, b) = s.read_owned(Vec::with_capacity(chunk)).await;
+        assert!(r.unwrap() > 0, "early end of stream");
+        got.extend_from_slice(&b);
+    }
+    got
+}
+
+#[test]
+fn a_dropped_read_loses_no_data() {
+    on_all(|| async {
+        let (server, client) = pair().await;
+        for round in 0..20u8 {
+            // A read that times out (its future dropped while waiting) ...
+            let pending = timeout(
+                Duration::from_millis(5),
+                server.read_owned(Vec::with_capacity(64)),
+            )
+            .await;
+            assert!(pending.is_err(), "nothing was sent yet");
+            // ... must leave what arrives next to the next read.
+            let (r, _) = client.write_all_owned(vec![round; 3]).await;
+            r.unwrap();
+            assert_eq!(read_n(&server, 3, 64).await, vec![round; 3]);
+        }
+    });
+}
+
+#[test]
+fn a_read_dropped_after_its_first_poll_loses_no_data() {
+    // The data is already in the socket when a read is polled once and
+    // dropped: a one-shot receive would take it in the same enter as its
+    // cancellation and the bytes would go with the dropped buffer.
+    on_all(|| async {
+        let (server, client) = pair().await;
+        for round in 0..20u8 {
+            let (r, _) = client.write_all_owned(vec![round; 5]).await;
+            r.unwrap();
+            sleep(Duration::from_millis(2)).await;
+            let first = {
+                let mut read = Box::pin(server.read_owned(Vec::with_capacity(64)));
+                let waker = io_common::noop_waker();
+                let mut cx = std::task::Context::from_waker(&waker);
+                match read.as_mut().poll(&mut cx) {
+                    // Read at once (epoll): the bytes are here.
+                    std::task::Poll::Ready((r, b)) => {
+                        assert_eq!(r.unwrap(), b.len());
+                        Some(b)
+                    }
+                    std::task::Poll::Pending => None,
+                }
+            };
+            let got = match first {
+                Some(b) => b,
+                None => timeout(Duration::from_secs(5), read_n(&server, 5, 64))
+                    .await
+                    .expect("the bytes were lost with the dropped read"),
+            };
+            assert_eq!(got, vec![round; 5], "round {round}");
+        }
+    });
+}
+
+#[test]
+fn a_reader_far_behind_gets_every_byte_in_order() {
+    // 2 MiB unread is far past the read-ahead bound: the receive pauses and
+    // resumes as the reads catch up.
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let _ = read_n(&server, 0, 1).await;
+        let (r, _) = client.write_all_owned(vec![7]).await;
+        r.unwrap();
+        assert_eq!(read_n(&server, 1, 1).await, vec![7]);
+        let data = pattern(2 << 20);
+        let expect = data.clone();
+        let writer = numa_rt_runtime::spawn(async move {
+            let (r, _) = client.write_all_owned(data).await;
+            r.unwrap();
+            client
+        });
+        sleep(Duration::from_millis(200)).await;
+        let got = read_n(&server, expect.len(), 3000).await;
+        assert!(got == expect, "bytes lost or reordered");
+        drop(writer.await.unwrap());
+        let (r, _) = server.read_owned(Vec::with_capacity(8)).await;
+        assert_eq!(r.unwrap(), 0);
+    });
+}
+
+#[test]
+fn async_read_after_owned_reads_continues_in_order() {
+    on_all(|| async {
+        let (mut server, client) = pair().await;
+        let data = pattern(10_000);
+        let (r, _) = client.write_all_owned(data.clone()).await;
+        r.unwrap();
+        let mut got = read_n(&server, 100, 100).await;
+        sleep(Duration::from_millis(20)).await;
+        let mut rest = vec![0; data.len() - got.len()];
+        server.read_exact(&mut rest).await.unwrap();
+        got.extend_from_slice(&rest);
+        assert!(got == data, "bytes lost or reordered");
+    });
+}
+
+#[test]
+fn split_read_half_keeps_what_arrived() {
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let (r, _) = client.write_all_owned(pattern(5000)).await;
+        r.unwrap();
+        let mut got = read_n(&server, 10, 10).await;
+        sleep(Duration::from_millis(20)).await;
+        let (read, _write) = server.into_split();
+        while got.len() < 5000 {
+            let (r, b) = read.read_owned(Vec::with_capacity(700)).await;
+            assert!(r.unwrap() > 0);
+            got.extend_from_slice(&b);
+        }
+        assert!(got == pattern(5000), "bytes lost or reordered");
+    });
+}
+
+#[test]
+fn end_of_stream_repeats_and_into_std_works_after_it() {
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let (r, _) = client.write_all_owned(b"bye".to_vec()).await;
+        r.unwrap();
+        drop(client);
+        assert_eq!(read_n(&server, 3, 16).await, b"bye");
+        for _ in 0..3 {
+            let (r, _) = server.read_owned(Vec::with_capacity(16)).await;
+            assert_eq!(r.unwrap(), 0);
+        }
+        // Nothing unread and no receive in flight: the socket can leave.
+        server.into_std().unwrap();
+    });
+}
+
+#[test]
+fn into_std_never_drops_unread_bytes() {
+    // Either the socket still holds the rest (no read-ahead: epoll, or a
+    // `block_on` thread's own driver) or into_std refuses.
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let (r, _) = client.write_all_owned(pattern(100)).await;
+        r.unwrap();
+        let got = read_n(&server, 10, 10).await;
+        assert_eq!(got, pattern(10));
+        sleep(Duration::from_millis(20)).await;
+        match server.into_std() {
+            Ok(std) => {
+                let mut rest = [0u8; 90];
+                std.set_nonblocking(false).unwrap();
+                std::io::Read::read_exact(&mut &std, &mut rest).unwrap();
+                assert_eq!(&rest[..], &pattern(100)[10..]);
+            }
+            Err(e) => {
+                let uring = numa_rt_runtime::io::current_backend()
+                    == Some(numa_rt_runtime::io::Backend::Uring);
+                assert!(uring, "epoll has nothing to refuse: {e}");
+                assert!(e.to_string().contains("into_std"), "{e}");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_peer_reset_is_an_error_after_the_data() {
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let (r, _) = client.write_all_owned(b"last".to_vec()).await;
+        r.unwrap();
+        sleep(Duration::from_millis(20)).await;
+        let std = client.into_std().unwrap();
+        socket2::SockRef::from(&std)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(std);
+        sleep(Duration::from_millis(20)).await;
+        let mut outcome = Vec::new();
+        for _ in 0..3 {
+            let (r, b) = server.read_owned(Vec::with_capacity(16)).await;
+            match r {
+                Ok(0) => break,
+                Ok(_) => outcome.extend_from_slice(&b),
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+                    break;
+                }
+            }
+        }
+        // A reset discards unread data on the receiving side too, so the
+        // bytes may or may not be there; what is there comes first.
+        assert!(outcome.is_empty() || outcome == b"last", "{outcome:?}");
+    });
+}
