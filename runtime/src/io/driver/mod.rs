@@ -738,6 +738,7 @@ impl Driver {
                                 garbage.push(fd);
                             }
                             if r.closed {
+                                forget_cancel(&mut state.cancels, key);
                                 if let Slot::Recv(r) = state.ops.remove(key) {
                                     garbage.extend(r.fd);
                                 }
@@ -759,6 +760,7 @@ impl Driver {
                     Some(Slot::Abandoned(_)) => {
                         // The kernel is done with the data: free it once
                         // the lock is released (its drop may use the driver).
+                        forget_cancel(&mut state.cancels, key);
                         if let Slot::Abandoned(Some(keep)) = state.ops.remove(key) {
                             close_unclaimed_fd(c, Some(&keep));
                             garbage.push(keep);
@@ -856,6 +858,15 @@ fn close_unclaimed_fd(c: Completion, keep: Option<&Keep>) {
         // SAFETY: the kernel created this descriptor for an operation whose
         // future was dropped before taking it, so nothing refers to it.
         unsafe { libc::close(c.result) };
+    }
+}
+
+/// Drops a cancellation still queued by another thread for `key`, whose
+/// operation just ended on its own: once the slot is freed the key may name
+/// a new operation, which that cancellation would hit.
+fn forget_cancel(cancels: &mut Vec<usize>, key: usize) {
+    if !cancels.is_empty() {
+        cancels.retain(|&k| k != key);
     }
 }
 
