@@ -29,43 +29,19 @@ use axum::routing::get;
 use axum::{Json, Router};
 use numa_rt::hyper::TimeoutLayer;
 use numa_rt::net::TcpListener;
-use numa_rt::runtime::Builder;
 use numa_rt::signal::unix::{signal, SignalKind};
 use serde::Serialize;
 
-/// Command-line options.
-pub(crate) struct Args {
-    addr: String,
-    workers: Option<usize>,
-}
+#[path = "common/numa_server.rs"]
+mod numa_server;
+#[path = "common/server_args.rs"]
+mod server_args;
+
+use server_args::ServerArgs;
 
 /// Parses the options after the program name.
-pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:3000".to_string(),
-        workers: None,
-    };
-    let mut it = argv.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
-            "--workers" => {
-                let v = it.next().ok_or("--workers needs a number")?;
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("--workers: {v:?} is not a number"))?;
-                if n == 0 {
-                    return Err("--workers must be at least 1".into());
-                }
-                args.workers = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: axum [--addr HOST:PORT] [--workers N]".into());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    Ok(args)
+pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<ServerArgs, String> {
+    ServerArgs::parse("axum", "127.0.0.1:3000", argv)
 }
 
 #[derive(Serialize)]
@@ -123,43 +99,17 @@ fn main() -> ExitCode {
 }
 
 /// Runs the server until it stops (the integration tests call this too).
-pub(crate) fn run(args: Args) -> ExitCode {
-    let mut builder = Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.workers {
-        builder.worker_threads(n);
-    }
-    let rt = match builder.build() {
+pub(crate) fn run(args: ServerArgs) -> ExitCode {
+    let rt = match numa_server::build_runtime("axum", &args) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("axum: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
         // Listen for the signals before accepting, so none is missed.
         let int = signal(SignalKind::interrupt())?;
         let term = signal(SignalKind::terminate())?;
         let listeners = TcpListener::bind_per_node(args.addr.clone()).await?;
-        let handle = numa_rt::runtime::Handle::current();
-        let nodes: Vec<String> = handle
-            .topology()
-            .cpu_nodes()
-            .map(|n| format!("{} cpus {}", n.id(), n.cpus()))
-            .collect();
-        let local = listeners
-            .first()
-            .ok_or_else(|| std::io::Error::other("no node to listen on"))?
-            .1
-            .local_addr()?;
-        println!(
-            "axum: listening on http://{local} | topology: {} node(s) [{}] | workers per node: {} | io: {:?}",
-            nodes.len(),
-            nodes.join("; "),
-            args.workers
-                .map_or_else(|| "one per CPU".to_string(), |n| n.to_string()),
-            numa_rt::io::current_backend(),
-        );
+        numa_server::print_listening("axum", "http://", &listeners, &args)?;
         numa_rt::serve(listeners, app())
             .with_graceful_shutdown(shutdown_signal(int, term))
             .await

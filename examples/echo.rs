@@ -11,40 +11,13 @@
 use std::process::ExitCode;
 
 use numa_rt::net::{TcpListener, TcpStream};
-use numa_rt::runtime::Builder;
 
-struct Args {
-    addr: String,
-    workers: Option<usize>,
-}
+#[path = "common/numa_server.rs"]
+mod numa_server;
+#[path = "common/server_args.rs"]
+mod server_args;
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7000".to_string(),
-        workers: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
-            "--workers" => {
-                let v = it.next().ok_or("--workers needs a number")?;
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("--workers: {v:?} is not a number"))?;
-                if n == 0 {
-                    return Err("--workers must be at least 1".into());
-                }
-                args.workers = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: echo [--addr HOST:PORT] [--workers N]".into());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    Ok(args)
-}
+use server_args::ServerArgs;
 
 async fn serve(stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -77,42 +50,20 @@ async fn accept_loop(listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match ServerArgs::parse("echo", "127.0.0.1:7000", std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("echo: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut builder = Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.workers {
-        builder.worker_threads(n);
-    }
-    let rt = match builder.build() {
+    let rt = match numa_server::build_runtime("echo", &args) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
         let listeners = TcpListener::bind_per_node(args.addr.clone()).await?;
-        let handle = numa_rt::runtime::Handle::current();
-        let topo = handle.topology();
-        let nodes: Vec<String> = topo
-            .cpu_nodes()
-            .map(|n| format!("{} cpus {}", n.id(), n.cpus()))
-            .collect();
-        let local = listeners[0].1.local_addr()?;
-        println!(
-            "echo: listening on {local} | topology: {} node(s) [{}] | workers per node: {} | io: {:?}",
-            nodes.len(),
-            nodes.join("; "),
-            args.workers
-                .map_or_else(|| "one per CPU".to_string(), |n| n.to_string()),
-            numa_rt::io::current_backend(),
-        );
+        numa_server::print_listening("echo", "", &listeners, &args)?;
         let mut loops = Vec::new();
         for (node, listener) in listeners {
             loops.push(numa_rt::spawn_on(node, accept_loop(listener)));

@@ -17,41 +17,17 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use numa_rt::hyper::{Timer, TokioIo};
 use numa_rt::net::TcpListener;
-use numa_rt::runtime::Builder;
 
-/// Command-line options.
-pub(crate) struct Args {
-    addr: String,
-    workers: Option<usize>,
-}
+#[path = "common/numa_server.rs"]
+mod numa_server;
+#[path = "common/server_args.rs"]
+mod server_args;
+
+use server_args::ServerArgs;
 
 /// Parses the options after the program name.
-pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:8080".to_string(),
-        workers: None,
-    };
-    let mut it = argv.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
-            "--workers" => {
-                let v = it.next().ok_or("--workers needs a number")?;
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("--workers: {v:?} is not a number"))?;
-                if n == 0 {
-                    return Err("--workers must be at least 1".into());
-                }
-                args.workers = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: http [--addr HOST:PORT] [--workers N]".into());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    Ok(args)
+pub(crate) fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<ServerArgs, String> {
+    ServerArgs::parse("http", "127.0.0.1:8080", argv)
 }
 
 async fn hello(_: Request<Incoming>) -> Result<Response<http_body_util::Full<Bytes>>, Infallible> {
@@ -93,40 +69,14 @@ fn main() -> ExitCode {
 }
 
 /// Runs the server until it stops (the integration tests call this too).
-pub(crate) fn run(args: Args) -> ExitCode {
-    let mut builder = Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.workers {
-        builder.worker_threads(n);
-    }
-    let rt = match builder.build() {
+pub(crate) fn run(args: ServerArgs) -> ExitCode {
+    let rt = match numa_server::build_runtime("http", &args) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("http: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
         let listeners = TcpListener::bind_per_node(args.addr.clone()).await?;
-        let handle = numa_rt::runtime::Handle::current();
-        let topo = handle.topology();
-        let nodes: Vec<String> = topo
-            .cpu_nodes()
-            .map(|n| format!("{} cpus {}", n.id(), n.cpus()))
-            .collect();
-        let local = listeners
-            .first()
-            .ok_or_else(|| std::io::Error::other("no node to listen on"))?
-            .1
-            .local_addr()?;
-        println!(
-            "http: listening on http://{local} | topology: {} node(s) [{}] | workers per node: {} | io: {:?}",
-            nodes.len(),
-            nodes.join("; "),
-            args.workers
-                .map_or_else(|| "one per CPU".to_string(), |n| n.to_string()),
-            numa_rt::io::current_backend(),
-        );
+        numa_server::print_listening("http", "http://", &listeners, &args)?;
         let mut loops = Vec::new();
         for (node, listener) in listeners {
             loops.push(numa_rt::spawn_on(node, accept_loop(listener)));

@@ -10,38 +10,12 @@ use std::process::ExitCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-struct Args {
-    addr: String,
-    workers: Option<usize>,
-}
+#[path = "../../examples/common/server_args.rs"]
+mod server_args;
+#[path = "common/tokio_runtime.rs"]
+mod tokio_runtime;
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7001".to_string(),
-        workers: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
-            "--workers" => {
-                let v = it.next().ok_or("--workers needs a number")?;
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("--workers: {v:?} is not a number"))?;
-                if n == 0 {
-                    return Err("--workers must be at least 1".into());
-                }
-                args.workers = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: tokio_echo [--addr HOST:PORT] [--workers N]".into())
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    Ok(args)
-}
+use server_args::ServerArgs;
 
 async fn serve(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
@@ -58,24 +32,16 @@ async fn serve(mut stream: TcpStream) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match ServerArgs::parse("tokio_echo", "127.0.0.1:7001", std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("tokio_echo: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.workers {
-        builder.worker_threads(n);
-    }
-    let rt = match builder.build() {
+    let rt = match tokio_runtime::build_runtime("tokio_echo", args.workers) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tokio_echo: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
         let listener = TcpListener::bind(&args.addr).await?;

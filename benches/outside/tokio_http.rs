@@ -17,38 +17,12 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-struct Args {
-    addr: String,
-    workers: Option<usize>,
-}
+#[path = "../../examples/common/server_args.rs"]
+mod server_args;
+#[path = "common/tokio_runtime.rs"]
+mod tokio_runtime;
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:8081".to_string(),
-        workers: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
-            "--workers" => {
-                let v = it.next().ok_or("--workers needs a number")?;
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("--workers: {v:?} is not a number"))?;
-                if n == 0 {
-                    return Err("--workers must be at least 1".into());
-                }
-                args.workers = Some(n);
-            }
-            "-h" | "--help" => {
-                return Err("usage: tokio_http [--addr HOST:PORT] [--workers N]".into());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    Ok(args)
-}
+use server_args::ServerArgs;
 
 async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(
@@ -77,32 +51,23 @@ async fn serve(listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match ServerArgs::parse("tokio_http", "127.0.0.1:8081", std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("tokio_http: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.workers {
-        builder.worker_threads(n);
-    }
-    let rt = match builder.build() {
+    let rt = match tokio_runtime::build_runtime("tokio_http", args.workers) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tokio_http: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = rt.block_on(async move {
         let listener = TcpListener::bind(&args.addr).await?;
         println!(
             "tokio_http: listening on http://{} | workers: {}",
             listener.local_addr()?,
-            args.workers
-                .map_or_else(|| "one per CPU".to_string(), |n| n.to_string()),
+            args.workers_label(),
         );
         // The accept loop is a task on a worker, as in examples/http.rs.
         tokio::spawn(serve(listener))
