@@ -344,6 +344,15 @@ impl Driver {
             return;
         }
         let old = std::mem::replace(slot, Slot::Abandoned(keep));
+        self.cancel_or_queue(state, key);
+        drop(old);
+    }
+
+    /// Cancels the ring operation `key`: at once on the driver's owning
+    /// thread while it is open, else by queueing the cancel for the owner
+    /// and waking it. Takes the state lock so that it is released before
+    /// the kernel lock is taken (never both at once).
+    fn cancel_or_queue(&self, mut state: MutexGuard<'_, State>, key: usize) {
         if self.is_current() && !self.inner.closed.load(Relaxed) {
             drop(state);
             if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
@@ -354,7 +363,6 @@ impl Driver {
             drop(state);
             self.inner.wake.unpark();
         }
-        drop(old);
     }
 
     // ---- registrations ------------------------------------------------
@@ -448,16 +456,7 @@ impl Driver {
         // The multishot poll ends with a completion of its own: keep the
         // slot until then, so its key is not reused meanwhile.
         let old = std::mem::replace(&mut state.ops[key], Slot::Abandoned(None));
-        if self.is_current() {
-            drop(state);
-            if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
-                ring.cancel(key as u64);
-            }
-        } else {
-            state.cancels.push(key);
-            drop(state);
-            self.inner.wake.unpark();
-        }
+        self.cancel_or_queue(state, key);
         drop(old);
     }
 
@@ -573,16 +572,7 @@ impl Driver {
         let wakers = std::mem::take(&mut r.wakers);
         if !r.cancelling {
             r.cancelling = true;
-            if self.is_current() && !self.inner.closed.load(Relaxed) {
-                drop(state);
-                if let Kernel::Uring(ring) = &mut *lock(&self.inner.kernel) {
-                    ring.cancel(key as u64);
-                }
-            } else {
-                state.cancels.push(key);
-                drop(state);
-                self.inner.wake.unpark();
-            }
+            self.cancel_or_queue(state, key);
         }
         drop(wakers);
     }
