@@ -214,6 +214,18 @@ fn two_cpus() -> Option<(u32, u32, CpuSet)> {
     Some((cpus[0], cpus[1], original))
 }
 
+/// A builder for two single-worker pools, one on CPU `a` and one on CPU `b`.
+fn pool_per_cpu(a: u32, b: u32) -> Builder {
+    let mut builder = Builder::new_multi_thread();
+    builder
+        .pools(Pools::Domains(vec![
+            CpuSet::from_iter([a]),
+            CpuSet::from_iter([b]),
+        ]))
+        .worker_threads(1);
+    builder
+}
+
 /// Narrows to `{b}` (every thread, or the main thread only), checks the
 /// workers follow while the stream runs, widens again and checks they come
 /// back to their build-time sets.
@@ -287,13 +299,7 @@ fn main_thread_narrowed_moves_a_pool_to_its_nearest_pool() {
     let name = "affmon-main";
     // One pool per CPU, so pool 0 loses all its CPUs to the narrowing and
     // its worker must run on pool 1's CPU; only the monitor moves it.
-    let domains = vec![CpuSet::from_iter([a]), CpuSet::from_iter([b])];
-    let rt = Builder::new_multi_thread()
-        .pools(Pools::Domains(domains))
-        .worker_threads(1)
-        .thread_name(name)
-        .build()
-        .unwrap();
+    let rt = pool_per_cpu(a, b).thread_name(name).build().unwrap();
     let pools = rt.handle().nodes();
     assert_eq!(pools.len(), 2);
     assert_eq!(cpu_on(&rt, pools[0]), a);
@@ -315,13 +321,7 @@ fn a_worker_pinned_from_outside_is_pinned_back() {
     };
     let _restore = Restore(original.clone());
     let name = "affmon-one";
-    let domains = vec![CpuSet::from_iter([a]), CpuSet::from_iter([b])];
-    let rt = Builder::new_multi_thread()
-        .pools(Pools::Domains(domains))
-        .worker_threads(1)
-        .thread_name(name)
-        .build()
-        .unwrap();
+    let rt = pool_per_cpu(a, b).thread_name(name).build().unwrap();
     let homes = planned(&rt);
     let stream = Stream::start(&rt);
     thread::sleep(Duration::from_millis(100));
@@ -345,10 +345,7 @@ fn a_monitor_turned_off_leaves_the_workers_alone() {
     };
     let _restore = Restore(original.clone());
     let name = "affmon-off";
-    let domains = vec![CpuSet::from_iter([a]), CpuSet::from_iter([b])];
-    let rt = Builder::new_multi_thread()
-        .pools(Pools::Domains(domains))
-        .worker_threads(1)
+    let rt = pool_per_cpu(a, b)
         .monitor_affinity(false)
         .thread_name(name)
         .build()
@@ -430,13 +427,7 @@ fn cgroup_cpuset_edits_are_followed() {
     let _restore = Restore(original.clone());
     let cpuset = OwnCpuset::create(&original).unwrap();
     let name = "affmon-cg";
-    let domains = vec![CpuSet::from_iter([a]), CpuSet::from_iter([b])];
-    let rt = Builder::new_multi_thread()
-        .pools(Pools::Domains(domains))
-        .worker_threads(1)
-        .thread_name(name)
-        .build()
-        .unwrap();
+    let rt = pool_per_cpu(a, b).thread_name(name).build().unwrap();
     let homes = planned(&rt);
     let stream = Stream::start(&rt);
     thread::sleep(Duration::from_millis(100));

@@ -5,6 +5,7 @@
 mod io_common;
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,6 +19,15 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Opens `path` once, so that lazily created drivers and pool threads
+/// exist, then counts the open descriptors: the baseline a test's dropped
+/// opens must come back to.
+async fn warmed_up_fds(path: &Path) -> usize {
+    drop(File::open(path).await.unwrap());
+    numa_rt_runtime::time::sleep(Duration::from_millis(1)).await;
+    open_fds()
 }
 
 /// Waits (up to 5 s) for the descriptor count to come back to `baseline`.
@@ -50,10 +60,7 @@ fn dropped_opens_close_their_descriptors() {
     on_all(move || {
         let path = path.clone();
         async move {
-            // Warm up: lazily created drivers and pool threads exist now.
-            drop(File::open(&path).await.unwrap());
-            numa_rt_runtime::time::sleep(Duration::from_millis(1)).await;
-            let baseline = open_fds();
+            let baseline = warmed_up_fds(&path).await;
             let mut pending = 0;
             for _ in 0..500 {
                 if poll_once_and_drop(File::open(&path)) {
@@ -90,9 +97,7 @@ fn opens_racing_timeouts_leak_nothing() {
     on_all(move || {
         let path = path.clone();
         async move {
-            drop(File::open(&path).await.unwrap());
-            numa_rt_runtime::time::sleep(Duration::from_millis(1)).await;
-            let baseline = open_fds();
+            let baseline = warmed_up_fds(&path).await;
             let tasks: Vec<_> = (0..200u64)
                 .map(|i| {
                     let path = path.clone();
