@@ -1,6 +1,7 @@
 //! TCP echo server on numa_rt: one listener per NUMA node (SO_REUSEPORT),
 //! each node accepting and serving its own connections with owned-buffer
-//! reads and writes (ring operations on io_uring, readiness on epoll).
+//! reads and writes (on io_uring a multishot receive per connection and
+//! sends tried at once; on epoll system calls and readiness).
 //!
 //! Run: `cargo run --release --example echo -- --addr 127.0.0.1:7000 --workers 1`
 //!

@@ -1,8 +1,8 @@
-//! Owned-buffer reads that receive ahead of the reader (io_uring: one
-//! multishot receive per stream into the driver's buffer ring): no byte is
-//! lost or reordered when a read is dropped, when the reader falls far
-//! behind, or when the stream switches to `AsyncRead`, splits or goes back
-//! to std. Run on both drivers (epoll has no read-ahead: the same promises
+//! Reads that receive ahead of the reader (io_uring: one multishot receive
+//! per stream into the driver's buffer ring, behind both `read_owned` and
+//! `AsyncRead`): no byte is lost or reordered when a read is dropped, when
+//! the reader falls far behind, or when the stream mixes both kinds of
+//! read, splits or goes back to std. Run on both drivers (epoll has no read-ahead: the same promises
 //! hold trivially there).
 
 mod io_common;
@@ -132,6 +132,63 @@ fn async_read_after_owned_reads_continues_in_order() {
         server.read_exact(&mut rest).await.unwrap();
         got.extend_from_slice(&rest);
         assert!(got == data, "bytes lost or reordered");
+    });
+}
+
+#[test]
+fn async_reads_and_owned_reads_interleave_in_order() {
+    // On io_uring `AsyncRead` takes from the same multishot receive as
+    // `read_owned` (armed by whichever reads first).
+    on_all(|| async {
+        let (mut server, client) = pair().await;
+        let data = pattern(20_000);
+        let writer = {
+            let data = data.clone();
+            numa_rt_runtime::spawn(async move {
+                for chunk in data.chunks(1500) {
+                    let (r, _) = client.write_all_owned(chunk.to_vec()).await;
+                    r.unwrap();
+                    sleep(Duration::from_micros(200)).await;
+                }
+                client
+            })
+        };
+        let mut got = Vec::new();
+        let mut turn = 0;
+        while got.len() < data.len() {
+            turn += 1;
+            if turn % 2 == 0 {
+                let mut buf = [0u8; 333];
+                let n = server.read(&mut buf).await.unwrap();
+                assert!(n > 0, "early end of stream");
+                got.extend_from_slice(&buf[..n]);
+            } else {
+                let (r, b) = server.read_owned(Vec::with_capacity(777)).await;
+                assert!(r.unwrap() > 0, "early end of stream");
+                got.extend_from_slice(&b);
+            }
+        }
+        assert!(got == data, "bytes lost or reordered");
+        drop(writer.await.unwrap());
+        let mut end = [0u8; 8];
+        assert_eq!(server.read(&mut end).await.unwrap(), 0);
+    });
+}
+
+#[test]
+fn a_dropped_async_read_loses_no_data() {
+    on_all(|| async {
+        let (mut server, client) = pair().await;
+        for round in 0..20u8 {
+            let mut buf = [0u8; 64];
+            let pending = timeout(Duration::from_millis(5), server.read(&mut buf)).await;
+            assert!(pending.is_err(), "nothing was sent yet");
+            let (r, _) = client.write_all_owned(vec![round; 3]).await;
+            r.unwrap();
+            let mut got = [0u8; 3];
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, [round; 3]);
+        }
     });
 }
 

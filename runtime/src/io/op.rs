@@ -220,11 +220,18 @@ pub(crate) async fn io<R>(
 }
 
 /// A stream's multishot receive on io_uring (see the driver's `recv`
-/// module): bound to the driver of the thread that first read, released
-/// when the stream is dropped.
+/// module): armed at the stream's first read, bound to the driver of the
+/// thread that made it, released when the stream is dropped. Every read of
+/// the stream, owned-buffer or `AsyncRead`, takes from it, so bytes come
+/// out in order and no read needs a system call of its own.
+///
+/// Decided once and never changed, so finding it (or finding that this
+/// stream has none: an epoll runtime) is one atomic load: no lock and no
+/// driver clone per read.
 #[derive(Debug, Default)]
 pub(crate) struct MultiRecv {
-    slot: std::sync::Mutex<Option<(Driver, usize)>>,
+    /// `Some(None)`: this stream's runtime has no multishot receives.
+    slot: std::sync::OnceLock<Option<(Driver, usize)>>,
 }
 
 impl MultiRecv {
@@ -233,61 +240,74 @@ impl MultiRecv {
     /// (epoll, or the receive stopped and this thread cannot restart it):
     /// the caller receives by itself.
     pub(crate) async fn read(&self, fd: &SharedFd, buf: &mut Vec<u8>) -> Option<io::Result<usize>> {
-        let (driver, key) = self.slot(true)?;
+        let (driver, key) = self.slot_or_open()?;
         std::future::poll_fn(|cx| {
             let room = buf.capacity() - buf.len();
             let mut sink = |data: &[u8]| buf.extend_from_slice(data);
-            transpose(driver.poll_recv(key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone())))
+            transpose(
+                driver.poll_recv(*key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone())),
+            )
         })
         .await
     }
 
-    /// `AsyncRead` on a stream that used owned-buffer reads: takes from the
-    /// multishot receive, so bytes come out in order. `None` when it was
-    /// never used (or cannot be here): the caller reads by itself.
+    /// `AsyncRead` through the multishot receive, arming it at the first
+    /// read. `None` when it is not available (epoll, no driver on this
+    /// thread, or it stopped and this thread cannot restart it): the caller
+    /// reads by itself, and nothing is buffered meanwhile.
     pub(crate) fn poll_read(
         &self,
         fd: &SharedFd,
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Option<Poll<io::Result<()>>> {
-        let (driver, key) = self.slot(false)?;
+        let (driver, key) = self.slot_or_open()?;
         let room = buf.remaining();
+        if room == 0 {
+            return Some(Poll::Ready(Ok(())));
+        }
         let mut sink = |data: &[u8]| buf.put_slice(data);
         let polled =
-            driver.poll_recv(key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone()))?;
+            driver.poll_recv(*key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone()))?;
         Some(polled.map(|r| r.map(drop)))
     }
 
     /// Fails when handing the socket elsewhere would lose bytes: received
-    /// data not yet read, or a receive still in the kernel.
+    /// data not yet read, or a receive still in flight.
     pub(crate) fn check_released(&self) -> io::Result<()> {
-        match self.slot(false) {
-            Some((driver, key)) if !driver.recv_idle(key) => Err(io::Error::other(
-                "numa_rt: this stream's owned-buffer reads hold received data or a receive in \
-                 flight on io_uring; read to the end (or drop the stream) before into_std",
+        match self.slot.get() {
+            Some(Some((driver, key))) if !driver.recv_idle(*key) => Err(io::Error::other(
+                "numa_rt: on io_uring this stream receives ahead of its reads, and it holds \
+                 received data or a receive in flight: read to the end (or drop the stream) \
+                 before into_std",
             )),
             _ => Ok(()),
         }
     }
 
-    /// The driver and key, created on the current io_uring driver when
-    /// `create` and none exist yet.
-    fn slot(&self, create: bool) -> Option<(Driver, usize)> {
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((d, k)) = &*slot {
-            return Some((d.clone(), *k));
+    /// The driver and key, opened on the current io_uring driver if this
+    /// stream has none yet.
+    fn slot_or_open(&self) -> Option<&(Driver, usize)> {
+        if let Some(slot) = self.slot.get() {
+            return slot.as_ref();
         }
-        if !create {
-            return None;
+        if !multishot_enabled() {
+            return self.slot.get_or_init(|| None).as_ref();
         }
+        // No driver on this thread: nothing is decided (the caller's own
+        // read reports the missing driver).
         let d = current_driver().ok()?;
         if d.backend() != super::config::Backend::Uring {
-            return None;
+            return self.slot.get_or_init(|| None).as_ref();
         }
+        // A closed driver: decided neither way either.
         let k = d.recv_open().ok()?;
-        *slot = Some((d.clone(), k));
-        Some((d, k))
+        // Two halves racing here: the loser closes its slot and uses the
+        // winner's.
+        if let Err(Some((d, k))) = self.slot.set(Some((d, k))) {
+            d.recv_close(k);
+        }
+        self.slot.get().and_then(Option::as_ref)
     }
 }
 
@@ -301,16 +321,16 @@ fn transpose<T>(p: Option<Poll<T>>) -> Poll<Option<T>> {
 
 impl Drop for MultiRecv {
     fn drop(&mut self) {
-        let slot = self.slot.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some((driver, key)) = slot.take() {
+        if let Some(Some((driver, key))) = self.slot.take() {
             driver.recv_close(key);
         }
     }
 }
 
-/// Whether owned-buffer reads on io_uring use multishot receives: yes
-/// unless `NUMA_RT_URING_MULTISHOT=0` (for A/B measurements, see
-/// BENCHMARKS.md), in which case each read is a receive operation of its own.
+/// Whether stream reads on io_uring use multishot receives: yes unless
+/// `NUMA_RT_URING_MULTISHOT=0` (for A/B measurements, see BENCHMARKS.md),
+/// in which case each owned-buffer read is a receive operation of its own
+/// and `AsyncRead` receives by itself after a readiness event.
 pub(crate) fn multishot_enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("NUMA_RT_URING_MULTISHOT").map_or(true, |v| v != "0"))

@@ -270,8 +270,8 @@ impl Drop for Registration {
     }
 }
 
-/// A registration made at the first wait, on the driver of the thread
-/// that waits; shared by the halves of a split stream.
+/// A registration made at the first wait (the first `EAGAIN`), on the
+/// driver of the thread that waits; shared by the halves of a split stream.
 ///
 /// A refused registration (no driver on this thread, or on epoll no
 /// descriptor left for the duplicate: `EMFILE`) is remembered as `None`,
@@ -292,6 +292,11 @@ impl LazyRegistration {
         let _ = self.0.set(Registration::new(fd).ok());
         self.0.get().and_then(Option::as_ref)
     }
+
+    /// Whether the first wait happened (registered or refused).
+    fn is_decided(&self) -> bool {
+        self.0.get().is_some()
+    }
 }
 
 /// Runs `attempt` while the socket is ready in `dir`, waiting for the
@@ -308,6 +313,18 @@ pub(crate) fn poll_registered<R>(
     cx: &mut Context<'_>,
     mut attempt: impl FnMut() -> io::Result<(R, bool)>,
 ) -> Poll<io::Result<R>> {
+    // Nothing is registered before the socket first has to wait: a socket
+    // whose writes never fill its send buffer (and whose reads take from a
+    // multishot receive) never arms a poll, nor is the driver told of
+    // every segment that arrives.
+    if wait.is_none() && !reg.is_decided() {
+        match attempt() {
+            Ok((out, _)) => return Poll::Ready(Ok(out)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
     // A one-shot wait in progress means this socket already fell back.
     if let (None, Some(registration)) = (&*wait, reg.get(fd.raw())) {
         let io = registration.io();

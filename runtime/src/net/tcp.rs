@@ -241,10 +241,13 @@ impl fmt::Debug for TcpListener {
 /// A TCP connection.
 ///
 /// Two ways to do I/O: the owned-buffer operations [`read_owned`](Self::read_owned) and
-/// [`write_owned`](Self::write_owned) (ring operations on io_uring: the buffer is handed
-/// to the kernel and given back with the result), and tokio's
-/// [`AsyncRead`]/[`AsyncWrite`] traits (readiness-based), whose extension
-/// methods (`read`, `write_all`, ...) keep their tokio names.
+/// [`write_owned`](Self::write_owned), and tokio's [`AsyncRead`]/[`AsyncWrite`] traits,
+/// whose extension methods (`read`, `write_all`, ...) keep their tokio names. On
+/// io_uring both kinds of read take from one multishot receive armed at the first read
+/// (the kernel receives into the driver's buffer ring as data arrives, no system call
+/// per read). Writes of both kinds are tried at once; when the send buffer is full,
+/// `write_owned` hands the rest to a ring send and `AsyncWrite` waits for readiness. On epoll every read and write is a system call tried at once, waiting for an
+/// edge-triggered readiness event when the kernel says `EAGAIN`.
 pub struct TcpStream {
     fd: SharedFd,
     /// Readiness for `AsyncRead`/`AsyncWrite`, registered at the first
@@ -328,9 +331,10 @@ impl TcpStream {
 
     /// Gives the socket back as a standard (non-blocking) stream.
     ///
-    /// On io_uring, after [`read_owned`](Self::read_owned) the stream
-    /// receives ahead of the reads; this fails while received bytes are
-    /// unread or a receive is in flight, rather than lose them.
+    /// On io_uring, once the stream has been read from (owned-buffer or
+    /// `AsyncRead`), it receives ahead of the reads; this fails while
+    /// received bytes are unread or that receive is in flight (until the
+    /// peer ends the stream), rather than lose them.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         self.recv.check_released()?;
         let fd = self.fd.0.as_fd().try_clone_to_owned()?;
@@ -601,14 +605,25 @@ pub(super) async fn send_owned_in(
     buf: Vec<u8>,
     from: usize,
 ) -> (io::Result<usize>, Vec<u8>) {
-    let driver = match current_driver() {
-        Ok(d) => d,
-        Err(e) => return (Err(e), buf),
-    };
     let data = &buf[from.min(buf.len())..];
     if data.is_empty() {
         return (Ok(0), buf);
     }
+    // Tried at once on both drivers, like `AsyncWrite`: a send that fits
+    // the socket's buffer completes in this poll (on io_uring: no
+    // submission, no completion to wait for, no second poll of the task).
+    // Only a full send buffer waits: for readiness on epoll, in a ring
+    // send on io_uring.
+    match send_from(fd.raw(), data) {
+        Ok(n) => return (Ok(n), buf),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => return (Err(e), buf),
+    }
+    let driver = match current_driver() {
+        Ok(d) => d,
+        Err(e) => return (Err(e), buf),
+    };
     if driver.backend() == Backend::Epoll {
         let raw = fd.raw();
         let r = owned_io(fd, ready, Direction::Write, || {

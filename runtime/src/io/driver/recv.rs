@@ -14,6 +14,10 @@ use super::Keep;
 /// slows the peer); the next read that empties the backlog arms it again.
 pub(super) const BACKLOG_LIMIT: usize = 256 * 1024;
 
+/// Backlog capacity a drained stream keeps for the next data; more is
+/// freed.
+const KEPT_CAPACITY: usize = 16 * 1024;
+
 /// A stream's receive state in the driver's slab.
 #[derive(Default)]
 pub(super) struct RecvSlot {
@@ -47,8 +51,14 @@ impl RecvSlot {
         sink(&self.backlog[self.read..self.read + n]);
         self.read += n;
         if self.read == self.backlog.len() {
-            self.backlog.clear();
             self.read = 0;
+            if self.backlog.capacity() > KEPT_CAPACITY {
+                // A burst grew it: an idle connection keeps no more than
+                // a small buffer.
+                self.backlog = Vec::new();
+            } else {
+                self.backlog.clear();
+            }
         }
         n
     }
@@ -78,5 +88,18 @@ mod tests {
         assert_eq!(rest, b" world");
         assert_eq!(slot.unread(), 0);
         assert!(slot.backlog.is_empty());
+    }
+
+    #[test]
+    fn a_drained_backlog_gives_back_a_burst_s_memory() {
+        let mut slot = RecvSlot::default();
+        slot.backlog.extend_from_slice(&[7; 1000]);
+        slot.take(1000, &mut |_| {});
+        assert!(slot.backlog.capacity() >= 1000, "a small buffer is kept");
+        slot.backlog.extend_from_slice(&vec![7; 4 * KEPT_CAPACITY]);
+        slot.take(1, &mut |_| {});
+        assert!(slot.backlog.capacity() > KEPT_CAPACITY, "not drained yet");
+        slot.take(usize::MAX, &mut |_| {});
+        assert!(slot.backlog.capacity() <= KEPT_CAPACITY);
     }
 }
