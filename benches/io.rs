@@ -4,6 +4,9 @@
 //!   1 KiB per iteration against an echo server in the same runtime
 //!   (numa_rt: owned-buffer ops; tokio: `AsyncReadExt`/`AsyncWriteExt`).
 //! - `timer_sleep_many`: 10,000 tasks each sleeping 1 ms, all at once.
+//! - `timer_cancel_1k`: one task creates 1,000 sleeps of 30 s, polls each
+//!   once (pending) and drops it: the path of hyper's header-read timeout,
+//!   armed per request and dropped when the head arrives.
 //! - `file_random_read_4k`: 64 tasks each doing 64 random 4 KiB reads of
 //!   a 256 MiB file in the page cache (64 reads in flight). numa_rt:
 //!   `File::read_at` (ring reads); tokio: a `tokio::fs::File` per task,
@@ -28,6 +31,7 @@ const CONNECTIONS: usize = 64;
 const ROUNDS: usize = 10;
 const MSG: usize = 1024;
 const SLEEPERS: usize = 10_000;
+const CANCELLED: usize = 1_000;
 
 fn numa_rt_rt() -> numa_rt::runtime::Runtime {
     numa_rt::runtime::Builder::new_multi_thread()
@@ -225,6 +229,52 @@ fn timer_sleep_many(c: &mut Criterion) {
     g.finish();
 }
 
+/// Polls `sleep` once with the task's context; it must be pending.
+async fn poll_once_pending<F: std::future::Future + Unpin>(sleep: &mut F) {
+    std::future::poll_fn(|cx| {
+        assert!(std::pin::Pin::new(&mut *sleep).poll(cx).is_pending());
+        std::task::Poll::Ready(())
+    })
+    .await
+}
+
+fn timer_cancel_1k(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timer_cancel_1k");
+    let far = Duration::from_secs(30);
+    let rt = numa_rt_rt();
+    g.bench_function("numa_rt", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                numa_rt::spawn(async move {
+                    for _ in 0..CANCELLED {
+                        let mut sleep = std::pin::pin!(numa_rt::time::sleep(far));
+                        poll_once_pending(&mut sleep).await;
+                    }
+                })
+                .await
+                .unwrap();
+            })
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    g.bench_function("tokio", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                tokio::spawn(async move {
+                    for _ in 0..CANCELLED {
+                        let mut sleep = std::pin::pin!(tokio::time::sleep(far));
+                        poll_once_pending(&mut sleep).await;
+                    }
+                })
+                .await
+                .unwrap();
+            })
+        })
+    });
+    g.finish();
+}
+
 mod file_side {
     use std::io::Write;
     use std::path::PathBuf;
@@ -363,5 +413,11 @@ fn file_random_read_4k(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tcp_echo_1k, timer_sleep_many, file_random_read_4k);
+criterion_group!(
+    benches,
+    tcp_echo_1k,
+    timer_sleep_many,
+    timer_cancel_1k,
+    file_random_read_4k
+);
 criterion_main!(benches);

@@ -33,6 +33,7 @@
 //! });
 //! ```
 
+pub(crate) mod entry;
 pub mod error;
 mod interval;
 mod sleep;

@@ -5,7 +5,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::io::driver::{self, timers::Registration};
+use crate::io::driver::{
+    self,
+    timers::{Armed, Registration},
+};
 
 const NO_TIMER: &str = "numa_rt::time used outside a runtime with time enabled: timers \
      must be polled inside a numa_rt runtime built with Builder::enable_time or enable_all \
@@ -40,6 +43,19 @@ pub(crate) fn far_future() -> Instant {
     let now = Instant::now();
     now.checked_add(Duration::from_secs(86400 * 365 * 30))
         .unwrap_or(now)
+}
+
+/// Why a timer cannot be polled here.
+#[cold]
+fn no_timer_driver() -> ! {
+    match driver::creation_failure() {
+        Some((_, e)) => panic!(
+            "numa_rt::time: this thread's I/O driver, which would run its \
+             timers, could not be created ({e}), and no other driver of the \
+             runtime is running (it has shut down)"
+        ),
+        None => panic!("{NO_TIMER}"),
+    }
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -82,32 +98,24 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        // Registered: the driver's clock decides (no clock read per poll;
-        // hyper polls its header-read sleep on every request).
-        if this.registration.is_none() {
-            if Instant::now() >= this.deadline {
-                return Poll::Ready(());
-            }
-            let Some(driver) = driver::timer_driver() else {
-                match driver::creation_failure() {
-                    Some((_, e)) => panic!(
-                        "numa_rt::time: this thread's I/O driver, which would run its \
-                         timers, could not be created ({e}), and no other driver of the \
-                         runtime is running (it has shut down)"
-                    ),
-                    None => panic!("{NO_TIMER}"),
-                }
-            };
+        // The driver's clock decides, never this poll's: no clock read per
+        // poll (hyper polls its header-read sleep on every request). A
+        // deadline that passed before the driver's last reading completes
+        // at once; any other is fired by the driver's next turn after it.
+        let Some(registration) = &this.registration else {
             // This thread's driver computes its next wait after this poll,
             // so the new deadline is seen in time; another thread's driver
             // is woken to recompute its wait.
-            this.registration = Some(driver.add_timer_from_any_thread(this.deadline));
-        }
-        let fired = this
-            .registration
-            .as_ref()
-            .is_some_and(|r| r.timer.register(cx.waker()));
-        if fired {
+            return match driver::arm_timer(this.deadline, cx.waker()) {
+                Some(Armed::Elapsed) => Poll::Ready(()),
+                Some(Armed::Pending(r)) => {
+                    this.registration = Some(r);
+                    Poll::Pending
+                }
+                None => no_timer_driver(),
+            };
+        };
+        if registration.timer.register(cx.waker()) {
             // The driver saw the deadline pass (by its own clock reading).
             this.registration = None;
             return Poll::Ready(());

@@ -38,7 +38,7 @@ use slab::Slab;
 
 use super::config::{Backend, IoConfig};
 use super::registration::ScheduledIo;
-use timers::{Registration, Timers};
+use timers::{Armed, Timers};
 
 /// Data an operation keeps alive until its completion (buffers, fds).
 pub(crate) type Keep = Box<dyn Any + Send>;
@@ -579,20 +579,24 @@ impl Driver {
 
     // ---- timers -------------------------------------------------------
 
-    /// Registers a timer firing at `deadline`.
-    pub(crate) fn add_timer(&self, deadline: Instant) -> Registration {
-        lock(&self.inner.state).timers.insert(deadline)
+    /// Registers a timer firing at `deadline` that wakes `waker` (unless
+    /// this driver's last clock reading shows the deadline has passed).
+    /// For the thread that drives it: it computes its next wait later.
+    fn add_timer(&self, deadline: Instant, waker: &Waker) -> Armed {
+        // Cloned outside the lock: a waker's clone is foreign code.
+        let waker = waker.clone();
+        lock(&self.inner.state).timers.insert(deadline, waker)
     }
 
     /// Registers a timer firing at `deadline` from any thread. When this
     /// is not the calling thread's driver, its owner is woken so that its
     /// next wait ends by the new deadline.
-    pub(crate) fn add_timer_from_any_thread(&self, deadline: Instant) -> Registration {
-        let registration = self.add_timer(deadline);
-        if !self.is_current() {
+    pub(crate) fn add_timer_from_any_thread(&self, deadline: Instant, waker: &Waker) -> Armed {
+        let armed = self.add_timer(deadline, waker);
+        if matches!(armed, Armed::Pending(_)) && !self.is_current() {
             self.inner.wake.unpark();
         }
-        registration
+        armed
     }
 
     /// A reference that does not keep the driver alive.
@@ -619,16 +623,20 @@ impl Driver {
         let mut wakers = Vec::new();
         let mut completions: Vec<(u64, Completion)> = Vec::new();
         let now = Instant::now();
-        let cancels = {
+        let (cancels, next) = {
             let mut state = lock(&self.inner.state);
             state.timers.fire_due(now, &mut wakers);
-            std::mem::take(&mut state.cancels)
+            // Something is runnable already: only look (no deadline needed).
+            let next = if wakers.is_empty() {
+                state.timers.next_deadline()
+            } else {
+                None
+            };
+            (std::mem::take(&mut state.cancels), next)
         };
         let timeout = if !wakers.is_empty() {
-            // Something is runnable already: only look.
             Some(Duration::ZERO)
         } else {
-            let next = lock(&self.inner.state).timers.next_deadline();
             match (next, timeout) {
                 (Some(d), t) => {
                     let until = d.saturating_duration_since(now);
@@ -1008,6 +1016,26 @@ pub(crate) fn timer_driver() -> Option<Driver> {
     }
     crate::runtime::context::with_handle(|h| h.and_then(running_driver_of))
         .filter(|d| d.config().time)
+}
+
+/// Arms a timer firing at `deadline` that wakes `waker`, on
+/// [`timer_driver`]'s driver. `None` when there is none.
+pub(crate) fn arm_timer(deadline: Instant, waker: &Waker) -> Option<Armed> {
+    // The common case without cloning the driver's handle: this thread
+    // drives its own driver, which computes its next wait after this poll.
+    let here = CURRENT
+        .try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|d| d.config().time)
+                .map(|d| d.add_timer(deadline, waker))
+        })
+        .ok()
+        .flatten();
+    if here.is_some() {
+        return here;
+    }
+    timer_driver().map(|d| d.add_timer_from_any_thread(deadline, waker))
 }
 
 /// A driver of `handle`'s runtime that some thread is driving.

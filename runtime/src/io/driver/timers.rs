@@ -1,58 +1,30 @@
-//! A driver's timers: a min-heap of deadlines, fired when the driver polls.
+//! A driver's timers: deadlines in order in a FIFO, the others in a
+//! min-heap, fired when the driver turns.
 //!
 //! A timer is registered with the driver of the thread that first polls it
 //! and stays there; that driver sleeps no longer than its earliest
 //! deadline, so the timer fires on time even if its task has moved to
-//! another worker since. Cancelled timers are dropped lazily (when they
-//! reach the top of the heap, or in bulk when they outnumber live ones).
+//! another worker since. A dropped timer stays queued until it is due or
+//! swept: a sweep runs when the queues hold twice as many entries as were
+//! live at the previous sweep (at least 64), so it costs O(1) per timer
+//! and dropped timers never outnumber the live ones by more than that.
+//! Entries that leave the queues with no owner left are kept (up to
+//! [`FREE_MAX`]) and handed to the next timers: a server that arms and
+//! drops one timeout per request allocates none in the steady state.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-/// The part of a timer shared between its future and the driver.
-#[derive(Debug, Default)]
-pub(crate) struct TimerShared {
-    state: Mutex<TimerState>,
-    cancelled: AtomicBool,
-}
+pub(crate) use crate::time::entry::TimerShared;
 
-#[derive(Debug, Default)]
-struct TimerState {
-    fired: bool,
-    waker: Option<Waker>,
-}
+/// How many unused entries a driver keeps for reuse.
+const FREE_MAX: usize = 512;
 
-impl TimerShared {
-    /// Records `waker` to be woken when the timer fires; `true` when it
-    /// already has.
-    pub(crate) fn register(&self, waker: &Waker) -> bool {
-        let mut state = lock(&self.state);
-        if state.fired {
-            return true;
-        }
-        match &state.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => state.waker = Some(waker.clone()),
-        }
-        false
-    }
-
-    fn fire(&self) -> Option<Waker> {
-        let mut state = lock(&self.state);
-        state.fired = true;
-        state.waker.take()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these short critical sections leaves plain
-    // data behind: keep using it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// The fewest queued entries that make a sweep worth it.
+const SWEEP_MIN: usize = 64;
 
 struct Entry {
     deadline: Instant,
@@ -85,15 +57,32 @@ impl Ord for Entry {
 /// the back of `queue` in O(1) and leave from its front in O(1). A deadline
 /// earlier than the queue's last goes to `heap`. The earliest timer is the
 /// earlier of the two fronts.
-#[derive(Default)]
 pub(crate) struct Timers {
     /// Timers in deadline order.
     queue: VecDeque<Entry>,
     /// Timers that came out of order.
     heap: BinaryHeap<Entry>,
     seq: u64,
-    /// Timers cancelled while still queued.
-    cancelled: Arc<AtomicUsize>,
+    /// Sweep dropped timers out when this many entries are queued.
+    sweep_at: usize,
+    /// Entries nobody refers to any more, ready for reuse.
+    free: Vec<Arc<TimerShared>>,
+    /// The driver's latest clock reading: a deadline not after it has
+    /// passed, no need to read the clock again.
+    now: Option<Instant>,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            queue: VecDeque::new(),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            sweep_at: SWEEP_MIN,
+            free: Vec::new(),
+            now: None,
+        }
+    }
 }
 
 /// Which structure holds the earliest timer.
@@ -102,36 +91,41 @@ enum Front {
     Heap,
 }
 
+/// What arming a timer gave.
+#[derive(Debug)]
+pub(crate) enum Armed {
+    /// The deadline had passed by the driver's last clock reading.
+    Elapsed,
+    /// Queued; the driver wakes the waker at the deadline.
+    Pending(Registration),
+}
+
 /// Handle a timer future keeps to cancel its entry.
 #[derive(Debug)]
 pub(crate) struct Registration {
     pub(crate) timer: Arc<TimerShared>,
-    cancelled: Arc<AtomicUsize>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if !self.timer.cancelled.swap(true, Relaxed) {
-            self.cancelled.fetch_add(1, Relaxed);
-        }
-        // The entry stays in the heap until it is due or swept: it must not
+        // The entry stays queued until it is due or swept: it must not
         // keep the waker (its task, and through it the runtime that owns
         // this driver: a cycle that leaked whole runtimes).
-        let waker = lock(&self.timer.state).waker.take();
-        drop(waker);
+        self.timer.cancel();
     }
 }
 
 impl Timers {
-    /// Adds a timer firing at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant) -> Registration {
-        let cancelled = self.cancelled.load(Relaxed);
-        if cancelled > 64 && cancelled > self.total() / 2 {
-            self.heap.retain(|e| !e.timer.cancelled.load(Relaxed));
-            self.queue.retain(|e| !e.timer.cancelled.load(Relaxed));
-            self.cancelled.store(0, Relaxed);
+    /// Adds a timer firing at `deadline` that wakes `waker`, unless the
+    /// driver's last clock reading shows the deadline has passed.
+    pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> Armed {
+        if self.now.is_some_and(|now| deadline <= now) {
+            return Armed::Elapsed;
         }
-        let timer = Arc::new(TimerShared::default());
+        if self.total() >= self.sweep_at {
+            self.sweep();
+        }
+        let timer = self.new_timer(waker);
         self.seq += 1;
         let entry = Entry {
             deadline,
@@ -147,10 +141,47 @@ impl Timers {
         } else {
             self.heap.push(entry);
         }
-        Registration {
-            timer,
-            cancelled: self.cancelled.clone(),
+        Armed::Pending(Registration { timer })
+    }
+
+    /// A fresh entry: a recycled one when there is one.
+    fn new_timer(&mut self, waker: Waker) -> Arc<TimerShared> {
+        while let Some(mut timer) = self.free.pop() {
+            // Only entries with no other reference were put there, and none
+            // can appear since (the driver gave out no clone): this holds.
+            if let Some(t) = Arc::get_mut(&mut timer) {
+                t.reuse(waker);
+                return timer;
+            }
         }
+        Arc::new(TimerShared::new(waker))
+    }
+
+    /// Keeps `timer`, which left the queues, for reuse if nobody else
+    /// refers to it.
+    fn recycle(&mut self, timer: Arc<TimerShared>) {
+        if self.free.len() < FREE_MAX && Arc::strong_count(&timer) == 1 {
+            self.free.push(timer);
+        }
+    }
+
+    /// Drops every cancelled entry and sets the next sweep's threshold.
+    fn sweep(&mut self) {
+        let live = compact(self.queue.make_contiguous());
+        while self.queue.len() > live {
+            if let Some(e) = self.queue.pop_back() {
+                self.recycle(e.timer);
+            }
+        }
+        let mut heap = std::mem::take(&mut self.heap).into_vec();
+        let live = compact(&mut heap);
+        while heap.len() > live {
+            if let Some(e) = heap.pop() {
+                self.recycle(e.timer);
+            }
+        }
+        self.heap = BinaryHeap::from(heap);
+        self.sweep_at = (2 * self.total()).max(SWEEP_MIN);
     }
 
     fn total(&self) -> usize {
@@ -179,9 +210,10 @@ impl Timers {
     /// The earliest live deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some((from, first)) = self.front() {
-            if first.timer.cancelled.load(Relaxed) {
-                self.pop(from);
-                self.saturating_uncount();
+            if first.timer.is_cancelled() {
+                if let Some(e) = self.pop(from) {
+                    self.recycle(e.timer);
+                }
                 continue;
             }
             return Some(first.deadline);
@@ -189,21 +221,17 @@ impl Timers {
         None
     }
 
-    fn saturating_uncount(&self) {
-        let _ = self
-            .cancelled
-            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
-    }
-
-    /// Fires every timer due at `now`, pushing the wakers to `out`.
+    /// Fires every timer due at `now` (a fresh clock reading), pushing the
+    /// wakers to `out`.
     pub(crate) fn fire_due(&mut self, now: Instant, out: &mut Vec<Waker>) {
+        self.now = Some(self.now.map_or(now, |last| last.max(now)));
         while let Some((from, first)) = self.front() {
             if first.deadline > now {
                 break;
             }
             let Some(entry) = self.pop(from) else { break };
-            if entry.timer.cancelled.load(Relaxed) {
-                self.saturating_uncount();
+            if entry.timer.is_cancelled() {
+                self.recycle(entry.timer);
                 continue;
             }
             if let Some(w) = entry.timer.fire() {
@@ -218,27 +246,57 @@ impl Timers {
     }
 }
 
+/// Moves the entries still owned to the front of `entries`, keeping their
+/// order; returns how many there are.
+fn compact(entries: &mut [Entry]) -> usize {
+    let mut live = 0;
+    for i in 0..entries.len() {
+        if !entries[i].timer.is_cancelled() {
+            entries.swap(live, i);
+            live += 1;
+        }
+    }
+    live
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::time::Duration;
 
-    /// A waker that does nothing (`Waker::noop` needs Rust 1.85; MSRV is
-    /// 1.80).
-    fn noop_waker() -> Waker {
-        struct Noop;
-        impl std::task::Wake for Noop {
-            fn wake(self: Arc<Self>) {}
+    /// A waker that counts its wakes (and, through its `Arc`, its clones).
+    struct Counted(AtomicUsize);
+    impl std::task::Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Relaxed);
         }
-        Waker::from(Arc::new(Noop))
+    }
+
+    fn counted() -> (Arc<Counted>, Waker) {
+        let c = Arc::new(Counted(AtomicUsize::new(0)));
+        let w = Waker::from(c.clone());
+        (c, w)
+    }
+
+    fn noop_waker() -> Waker {
+        counted().1
+    }
+
+    /// Arms a timer that must be queued.
+    fn arm(t: &mut Timers, deadline: Instant) -> Registration {
+        match t.insert(deadline, noop_waker()) {
+            Armed::Pending(r) => r,
+            Armed::Elapsed => panic!("armed as elapsed"),
+        }
     }
 
     #[test]
     fn fires_in_deadline_order_and_not_early() {
         let mut t = Timers::default();
         let now = Instant::now();
-        let late = t.insert(now + Duration::from_secs(10));
-        let soon = t.insert(now + Duration::from_millis(1));
+        let late = arm(&mut t, now + Duration::from_secs(10));
+        let soon = arm(&mut t, now + Duration::from_millis(1));
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
         let mut out = Vec::new();
         t.fire_due(now, &mut out);
@@ -250,20 +308,64 @@ mod tests {
     }
 
     #[test]
-    fn a_cancelled_timer_lets_go_of_its_waker() {
-        struct Counted;
-        impl std::task::Wake for Counted {
-            fn wake(self: Arc<Self>) {}
-        }
+    fn the_waker_given_at_insert_is_woken() {
         let mut t = Timers::default();
-        let task = Arc::new(Counted);
-        let reg = t.insert(Instant::now() + Duration::from_secs(60));
-        assert!(!reg.timer.register(&Waker::from(task.clone())));
+        let now = Instant::now();
+        let (count, waker) = counted();
+        let Armed::Pending(_reg) = t.insert(now + Duration::from_millis(1), waker) else {
+            panic!("armed as elapsed");
+        };
+        let mut out = Vec::new();
+        t.fire_due(now + Duration::from_millis(1), &mut out);
+        assert_eq!(out.len(), 1);
+        out.drain(..).for_each(Waker::wake);
+        assert_eq!(count.0.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn a_deadline_the_driver_clock_passed_is_elapsed_without_queueing() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        // No clock reading yet: even a past deadline is queued.
+        let _past = arm(&mut t, now - Duration::from_millis(1));
+        t.fire_due(now, &mut Vec::new());
+        assert_eq!(t.len(), 0);
+        assert!(matches!(t.insert(now, noop_waker()), Armed::Elapsed));
+        assert!(matches!(
+            t.insert(now - Duration::from_secs(1), noop_waker()),
+            Armed::Elapsed
+        ));
+        // Later than the reading: queued, however close.
+        let _next = arm(&mut t, now + Duration::from_nanos(1));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_cancelled_timer_lets_go_of_its_waker() {
+        let mut t = Timers::default();
+        let (task, waker) = counted();
+        let Armed::Pending(reg) = t.insert(Instant::now() + Duration::from_secs(60), waker) else {
+            panic!("armed as elapsed");
+        };
         assert_eq!(Arc::strong_count(&task), 2);
         drop(reg);
-        // The entry is still in the heap, its waker is not.
+        // The entry is still queued, its waker is not.
         assert_eq!(t.len(), 1);
         assert_eq!(Arc::strong_count(&task), 1);
+    }
+
+    #[test]
+    fn a_timer_dropped_on_another_thread_lets_go_of_its_waker() {
+        let mut t = Timers::default();
+        let (task, waker) = counted();
+        let Armed::Pending(reg) = t.insert(Instant::now() + Duration::from_secs(60), waker) else {
+            panic!("armed as elapsed");
+        };
+        std::thread::spawn(move || drop(reg)).join().unwrap();
+        assert_eq!(Arc::strong_count(&task), 1);
+        // The driver then sweeps it and reuses the entry.
+        t.sweep();
+        assert_eq!((t.len(), t.free.len()), (0, 1));
     }
 
     #[test]
@@ -274,7 +376,7 @@ mod tests {
         // In order (queue), then earlier ones (heap), then a tie.
         let regs: Vec<_> = [5, 10, 20, 3, 15, 1, 10]
             .iter()
-            .map(|&d| (d, t.insert(now + ms(d))))
+            .map(|&d| (d, arm(&mut t, now + ms(d))))
             .collect();
         let mut fired = Vec::new();
         for step in 0..=20 {
@@ -300,11 +402,88 @@ mod tests {
         let mut t = Timers::default();
         let now = Instant::now();
         let regs: Vec<_> = (0..200)
-            .map(|i| t.insert(now + Duration::from_secs(i + 1)))
+            .map(|i| arm(&mut t, now + Duration::from_secs(i + 1)))
             .collect();
         drop(regs);
-        let _keep = t.insert(now + Duration::from_secs(1000));
-        assert!(t.len() <= 2, "heap kept {} entries", t.len());
+        let _keep = arm(&mut t, now + Duration::from_secs(1000));
+        // Dropped timers ahead of the live one leave as the driver looks
+        // for its next deadline, and their entries are kept for reuse.
         assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(1000)));
+        assert_eq!((t.len(), t.free.len()), (1, 200));
+    }
+
+    #[test]
+    fn sweeps_keep_dropped_timers_within_twice_the_live_ones() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        // 100 live timers, in order and out of order, then a stream of
+        // timers dropped at once (hyper's header-read timeout).
+        let live: Vec<_> = (0..100)
+            .map(|i| arm(&mut t, now + s(1000 - (i % 2) * 500 + i)))
+            .collect();
+        for i in 0..10_000 {
+            drop(arm(&mut t, now + s(2000 + i)));
+            assert!(t.len() <= 2 * live.len() + 1, "{} queued", t.len());
+        }
+        // Every live timer survived the sweeps and still fires in order.
+        let mut out = Vec::new();
+        t.fire_due(now + s(1099), &mut out);
+        assert!(live.iter().all(|r| r.timer.register(&noop_waker())));
+    }
+
+    #[test]
+    fn dropped_timers_are_reused_without_allocating() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let first: Vec<*const TimerShared> = (0..SWEEP_MIN)
+            .map(|i| {
+                let r = arm(&mut t, now + Duration::from_secs(i as u64 + 1));
+                Arc::as_ptr(&r.timer)
+            })
+            .collect();
+        // The next insert sweeps the 64 dropped entries into the free list
+        // and takes one back.
+        let again = arm(&mut t, now + Duration::from_secs(100));
+        assert!(first.contains(&Arc::as_ptr(&again.timer)));
+        assert_eq!(t.free.len(), SWEEP_MIN - 1);
+    }
+
+    #[test]
+    fn an_entry_still_referenced_is_never_reused() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        // Cancelled but its handle not yet dropped: the driver must not
+        // reuse it (the owner still reads it).
+        let reg = arm(&mut t, now + Duration::from_secs(1));
+        reg.timer.cancel();
+        let mut out = Vec::new();
+        t.fire_due(now + Duration::from_secs(1), &mut out);
+        assert!(t.free.is_empty());
+        // A fired entry is held by its owner until it sees the fire.
+        let (_, waker) = counted();
+        let Armed::Pending(fired) = t.insert(now + Duration::from_secs(2), waker) else {
+            panic!("armed as elapsed");
+        };
+        t.fire_due(now + Duration::from_secs(2), &mut out);
+        assert!(t.free.is_empty());
+        let other = arm(&mut t, now + Duration::from_secs(3));
+        assert!(!Arc::ptr_eq(&other.timer, &fired.timer));
+        assert!(!Arc::ptr_eq(&other.timer, &reg.timer));
+        assert!(fired.timer.register(&noop_waker()));
+        assert!(!other.timer.register(&noop_waker()));
+    }
+
+    #[test]
+    fn the_free_list_is_bounded() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let regs: Vec<_> = (0..2 * FREE_MAX as u64)
+            .map(|i| arm(&mut t, now + Duration::from_secs(i + 1)))
+            .collect();
+        drop(regs);
+        t.sweep();
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.free.len(), FREE_MAX);
     }
 }
