@@ -123,3 +123,71 @@ impl Future for Sleep {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct Counted(AtomicUsize);
+    impl Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn rt() -> crate::Runtime {
+        crate::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn poll_with(sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
+        Pin::new(sleep).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_zero_sleep_is_ready_at_its_first_poll() {
+        rt().block_on(async {
+            // After a driver turn too (its clock reading is then older
+            // than the deadline).
+            sleep(Duration::from_millis(1)).await;
+            let waker = Waker::from(Arc::new(Counted(AtomicUsize::new(0))));
+            assert!(poll_with(&mut sleep(Duration::ZERO), &waker).is_ready());
+            let past = Instant::now() - Duration::from_millis(5);
+            assert!(poll_with(&mut sleep_until(past), &waker).is_ready());
+        });
+    }
+
+    #[test]
+    fn a_far_sleep_dropped_on_another_thread_lets_go_of_its_waker() {
+        let rt = rt();
+        let task = Arc::new(Counted(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let mut far = sleep(Duration::from_secs(30));
+        rt.block_on(async {
+            assert!(poll_with(&mut far, &waker).is_pending());
+            // Polled again with the same waker: nothing new is kept.
+            assert!(poll_with(&mut far, &waker).is_pending());
+        });
+        assert_eq!(Arc::strong_count(&task), 3);
+        let moved = Arc::new(Counted(AtomicUsize::new(0)));
+        let on_the_thread = moved.clone();
+        std::thread::spawn(move || {
+            // Still pending wherever it is polled; the new waker replaces
+            // the old one.
+            let waker = Waker::from(on_the_thread);
+            assert!(poll_with(&mut far, &waker).is_pending());
+            drop(far);
+        })
+        .join()
+        .unwrap();
+        drop(waker);
+        assert_eq!(Arc::strong_count(&task), 1);
+        assert_eq!(Arc::strong_count(&moved), 1);
+        assert_eq!(task.0.load(Relaxed) + moved.0.load(Relaxed), 0);
+    }
+}

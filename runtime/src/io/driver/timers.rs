@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) use crate::time::entry::TimerShared;
 
@@ -25,6 +25,13 @@ const FREE_MAX: usize = 512;
 
 /// The fewest queued entries that make a sweep worth it.
 const SWEEP_MIN: usize = 64;
+
+/// A deadline this close after the driver's last clock reading (or before
+/// the driver's first) is checked against a fresh reading when armed: it
+/// may well have passed already (a zero sleep, a burst of interval ticks),
+/// and completing it at once saves a wake through the driver. A deadline
+/// further out is armed without reading the clock.
+const NEAR: Duration = Duration::from_millis(1);
 
 struct Entry {
     deadline: Instant,
@@ -117,9 +124,15 @@ impl Drop for Registration {
 
 impl Timers {
     /// Adds a timer firing at `deadline` that wakes `waker`, unless the
-    /// driver's last clock reading shows the deadline has passed.
+    /// deadline has passed (by the driver's last clock reading, or by a
+    /// fresh one for a deadline [`NEAR`] that reading).
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> Armed {
-        if self.now.is_some_and(|now| deadline <= now) {
+        let passed = match self.now {
+            Some(now) if deadline <= now => true,
+            Some(now) if now.checked_add(NEAR).is_some_and(|near| deadline > near) => false,
+            _ => deadline <= Instant::now(),
+        };
+        if passed {
             return Armed::Elapsed;
         }
         if self.total() >= self.sweep_at {
@@ -326,17 +339,34 @@ mod tests {
     fn a_deadline_the_driver_clock_passed_is_elapsed_without_queueing() {
         let mut t = Timers::default();
         let now = Instant::now();
-        // No clock reading yet: even a past deadline is queued.
-        let _past = arm(&mut t, now - Duration::from_millis(1));
-        t.fire_due(now, &mut Vec::new());
-        assert_eq!(t.len(), 0);
-        assert!(matches!(t.insert(now, noop_waker()), Armed::Elapsed));
+        // A fake reading far in the future: only the driver's clock can
+        // make these deadlines elapsed.
+        let later = now + Duration::from_secs(3600);
+        t.fire_due(later, &mut Vec::new());
+        assert!(matches!(t.insert(later, noop_waker()), Armed::Elapsed));
         assert!(matches!(
-            t.insert(now - Duration::from_secs(1), noop_waker()),
+            t.insert(now + Duration::from_secs(1), noop_waker()),
             Armed::Elapsed
         ));
         // Later than the reading: queued, however close.
-        let _next = arm(&mut t, now + Duration::from_nanos(1));
+        let _next = arm(&mut t, later + Duration::from_nanos(1));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_deadline_near_the_driver_clock_is_checked_against_a_fresh_reading() {
+        let mut t = Timers::default();
+        // Before the driver's first reading: a passed deadline is elapsed,
+        // a future one is queued.
+        let past = Instant::now();
+        assert!(matches!(t.insert(past, noop_waker()), Armed::Elapsed));
+        let _soon = arm(&mut t, Instant::now() + Duration::from_secs(1));
+        // Within NEAR after a (stale) reading: the fresh reading decides.
+        let stale = Instant::now();
+        t.fire_due(stale, &mut Vec::new());
+        std::thread::sleep(Duration::from_micros(200));
+        let passed = stale + Duration::from_micros(100);
+        assert!(matches!(t.insert(passed, noop_waker()), Armed::Elapsed));
         assert_eq!(t.len(), 1);
     }
 
