@@ -1,8 +1,9 @@
 //! loom models of the runtime's concurrent core, run on the real code.
 //!
 //! Built only with `RUSTFLAGS="--cfg loom"`, where `crate::loom` hands the
-//! run queue, the task cell, the join waker slot, the parker and the idle
-//! set loom's instrumented atomics, cells, locks and `Arc`. Each model
+//! run queue, the task cell, the join waker slot, the parker, the idle set
+//! and a timer's shared state loom's instrumented atomics, cells, locks
+//! and `Arc`. Each model
 //! drives those real modules from 2-3 loom threads; loom runs every
 //! interleaving (bounded by `LOOM_MAX_PREEMPTIONS`) and fails on a broken
 //! assertion, a deadlock (a sleeper nobody wakes), a leaked `Arc` (a task
@@ -23,3 +24,4 @@ mod park;
 mod queue;
 mod support;
 mod task;
+mod timer;
