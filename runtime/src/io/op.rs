@@ -231,7 +231,7 @@ pub(crate) async fn io<R>(
 #[derive(Debug, Default)]
 pub(crate) struct MultiRecv {
     /// `Some(None)`: this stream's runtime has no multishot receives.
-    slot: std::sync::OnceLock<Option<(Driver, usize)>>,
+    slot: std::sync::OnceLock<Option<RecvHandle>>,
 }
 
 impl MultiRecv {
@@ -240,12 +240,15 @@ impl MultiRecv {
     /// (epoll, or the receive stopped and this thread cannot restart it):
     /// the caller receives by itself.
     pub(crate) async fn read(&self, fd: &SharedFd, buf: &mut Vec<u8>) -> Option<io::Result<usize>> {
-        let (driver, key) = self.slot_or_open()?;
+        let h = self.slot_or_open()?;
         std::future::poll_fn(|cx| {
             let room = buf.capacity() - buf.len();
             let mut sink = |data: &[u8]| buf.extend_from_slice(data);
             transpose(
-                driver.poll_recv(*key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone())),
+                h.driver
+                    .poll_recv(h.key, &h.shared, cx, room, &mut sink, fd.raw(), || {
+                        Box::new(fd.clone())
+                    }),
             )
         })
         .await
@@ -261,14 +264,17 @@ impl MultiRecv {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Option<Poll<io::Result<()>>> {
-        let (driver, key) = self.slot_or_open()?;
+        let h = self.slot_or_open()?;
         let room = buf.remaining();
         if room == 0 {
             return Some(Poll::Ready(Ok(())));
         }
         let mut sink = |data: &[u8]| buf.put_slice(data);
-        let polled =
-            driver.poll_recv(*key, cx, room, &mut sink, fd.raw(), || Box::new(fd.clone()))?;
+        let polled = h
+            .driver
+            .poll_recv(h.key, &h.shared, cx, room, &mut sink, fd.raw(), || {
+                Box::new(fd.clone())
+            })?;
         Some(polled.map(|r| r.map(drop)))
     }
 
@@ -276,7 +282,7 @@ impl MultiRecv {
     /// data not yet read, or a receive still in flight.
     pub(crate) fn check_released(&self) -> io::Result<()> {
         match self.slot.get() {
-            Some(Some((driver, key))) if !driver.recv_idle(*key) => Err(io::Error::other(
+            Some(Some(h)) if !h.driver.recv_idle(&h.shared) => Err(io::Error::other(
                 "numa_rt: on io_uring this stream receives ahead of its reads, and it holds \
                  received data or a receive in flight: read to the end (or drop the stream) \
                  before into_std",
@@ -287,7 +293,7 @@ impl MultiRecv {
 
     /// The driver and key, opened on the current io_uring driver if this
     /// stream has none yet.
-    fn slot_or_open(&self) -> Option<&(Driver, usize)> {
+    fn slot_or_open(&self) -> Option<&RecvHandle> {
         if let Some(slot) = self.slot.get() {
             return slot.as_ref();
         }
@@ -301,14 +307,28 @@ impl MultiRecv {
             return self.slot.get_or_init(|| None).as_ref();
         }
         // A closed driver: decided neither way either.
-        let k = d.recv_open().ok()?;
+        let (key, shared) = d.recv_open().ok()?;
+        let handle = RecvHandle {
+            driver: d,
+            key,
+            shared,
+        };
         // Two halves racing here: the loser closes its slot and uses the
         // winner's.
-        if let Err(Some((d, k))) = self.slot.set(Some((d, k))) {
-            d.recv_close(k);
+        if let Err(Some(h)) = self.slot.set(Some(handle)) {
+            h.driver.recv_close(h.key, &h.shared);
         }
         self.slot.get().and_then(Option::as_ref)
     }
+}
+
+/// A stream's receive slot: its driver, its key there, and the state both
+/// share.
+#[derive(Debug)]
+struct RecvHandle {
+    driver: Driver,
+    key: usize,
+    shared: driver::SharedRecv,
 }
 
 fn transpose<T>(p: Option<Poll<T>>) -> Poll<Option<T>> {
@@ -321,8 +341,8 @@ fn transpose<T>(p: Option<Poll<T>>) -> Poll<Option<T>> {
 
 impl Drop for MultiRecv {
     fn drop(&mut self) {
-        if let Some(Some((driver, key))) = self.slot.take() {
-            driver.recv_close(key);
+        if let Some(Some(h)) = self.slot.take() {
+            h.driver.recv_close(h.key, &h.shared);
         }
     }
 }

@@ -22,6 +22,7 @@
 
 pub(crate) mod epoll;
 mod recv;
+pub(crate) use recv::SharedRecv;
 pub(crate) mod timers;
 pub(crate) mod uring;
 
@@ -71,8 +72,9 @@ enum Slot {
     Abandoned(Option<Keep>),
     /// A descriptor registered for readiness once (see `Driver::register`).
     Registered(Registered),
-    /// A stream's multishot receive (see `Driver::recv_open`).
-    Recv(recv::RecvSlot),
+    /// A stream's multishot receive (see `Driver::recv_open`), shared
+    /// with the stream.
+    Recv(recv::SharedRecv),
 }
 
 /// A registered descriptor: its events update `io` until it is
@@ -465,13 +467,20 @@ impl Driver {
     /// A receive slot for one stream (io_uring only), armed by its first
     /// [`poll_recv`](Self::poll_recv). Free it with
     /// [`recv_close`](Self::recv_close).
-    pub(crate) fn recv_open(&self) -> io::Result<usize> {
+    ///
+    /// The receive's state is shared between the stream and the driver
+    /// under a lock of its own: a read locks only its stream, never the
+    /// driver, so tasks reading streams of another worker's driver do not
+    /// contend with that driver or with each other.
+    pub(crate) fn recv_open(&self) -> io::Result<(usize, recv::SharedRecv)> {
         if self.inner.closed.load(Relaxed) {
             return Err(closed_error());
         }
-        Ok(lock(&self.inner.state)
+        let shared = recv::SharedRecv::default();
+        let key = lock(&self.inner.state)
             .ops
-            .insert(Slot::Recv(recv::RecvSlot::default())))
+            .insert(Slot::Recv(shared.clone()));
+        Ok((key, shared))
     }
 
     /// Hands up to `room` bytes of what receive slot `key` holds to `sink`
@@ -479,19 +488,22 @@ impl Driver {
     /// `fd` when nothing is there. `None` when the receive is not armed and
     /// this thread cannot arm it (it is not the driver's owner): the caller
     /// then receives by itself; nothing is buffered meanwhile.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn poll_recv(
         &self,
         key: usize,
+        shared: &recv::SharedRecv,
         cx: &mut Context<'_>,
         room: usize,
         sink: &mut dyn FnMut(&[u8]),
         fd: RawFd,
         keep_fd: impl FnOnce() -> Keep,
     ) -> Option<Poll<io::Result<usize>>> {
-        let mut state = lock(&self.inner.state);
-        let Some(Slot::Recv(r)) = state.ops.get_mut(key) else {
+        let mut guard = shared.lock();
+        let r = &mut *guard;
+        if r.closed {
             return Some(Poll::Ready(Err(closed_error())));
-        };
+        }
         if r.unread() > 0 {
             let n = r.take(room, sink);
             let rearm = !r.armed && r.unread() == 0 && r.end.is_none();
@@ -548,31 +560,34 @@ impl Driver {
     /// Whether receive slot `key` neither holds data nor has its receive
     /// in the kernel (the socket can be handed elsewhere without losing
     /// bytes).
-    pub(crate) fn recv_idle(&self, key: usize) -> bool {
-        match lock(&self.inner.state).ops.get(key) {
-            Some(Slot::Recv(r)) => !r.armed && r.unread() == 0,
-            _ => true,
-        }
+    pub(crate) fn recv_idle(&self, shared: &recv::SharedRecv) -> bool {
+        let r = shared.lock();
+        !r.armed && r.unread() == 0
     }
 
     /// The stream of receive slot `key` is gone: cancel its receive and
     /// free the slot once the kernel is done with it. Any thread.
-    pub(crate) fn recv_close(&self, key: usize) {
-        let mut state = lock(&self.inner.state);
-        let Some(Slot::Recv(r)) = state.ops.get_mut(key) else {
-            return;
+    pub(crate) fn recv_close(&self, key: usize, shared: &recv::SharedRecv) {
+        // Decided under the stream's lock alone (the driver takes its state
+        // lock first and the stream's second, so holding the stream's while
+        // taking the state's could deadlock). Whoever sees both `closed` and
+        // `!armed` frees the slot: this call, or the dispatch of the
+        // receive's last completion.
+        let (free, cancel, wakers) = {
+            let mut r = shared.lock();
+            r.closed = true;
+            let wakers = std::mem::take(&mut r.wakers);
+            let cancel = r.armed && !r.cancelling;
+            if cancel {
+                r.cancelling = true;
+            }
+            (!r.armed, cancel, wakers)
         };
-        if !r.armed {
-            let slot = state.ops.try_remove(key);
-            drop(state);
+        if free {
+            let slot = lock(&self.inner.state).ops.try_remove(key);
             drop(slot);
-            return;
-        }
-        r.closed = true;
-        let wakers = std::mem::take(&mut r.wakers);
-        if !r.cancelling {
-            r.cancelling = true;
-            self.cancel_or_queue(state, key);
+        } else if cancel {
+            self.cancel_or_queue(lock(&self.inner.state), key);
         }
         drop(wakers);
     }
@@ -710,11 +725,12 @@ impl Driver {
                             }
                         }
                     }
-                    Some(Slot::Recv(r)) => {
+                    Some(Slot::Recv(shared)) => {
                         let kernel = kernel.get_or_insert_with(|| lock(&self.inner.kernel));
                         let Kernel::Uring(ring) = &mut **kernel else {
                             continue;
                         };
+                        let mut r = shared.lock();
                         if c.result > 0 {
                             let closed = r.closed;
                             ring.take_buffer(c.flags, c.result as usize, |data| {
@@ -736,10 +752,9 @@ impl Driver {
                                 garbage.push(fd);
                             }
                             if r.closed {
+                                drop(r);
                                 forget_cancel(&mut state.cancels, key);
-                                if let Slot::Recv(r) = state.ops.remove(key) {
-                                    garbage.extend(r.fd);
-                                }
+                                state.ops.remove(key);
                                 continue;
                             }
                         } else if r.unread() > recv::BACKLOG_LIMIT && !r.cancelling {
@@ -834,7 +849,12 @@ impl Driver {
                 // Still owned by the kernel after the grace period: never
                 // free it.
                 Slot::Abandoned(keep) => std::mem::forget(keep.take()),
-                Slot::Recv(r) if r.armed => std::mem::forget(r.fd.take()),
+                Slot::Recv(r) => {
+                    let mut r = r.lock();
+                    if r.armed {
+                        std::mem::forget(r.fd.take());
+                    }
+                }
                 _ => {}
             }
         }
@@ -873,7 +893,7 @@ fn in_kernel(slot: &Slot) -> bool {
     match slot {
         Slot::Done(_) => false,
         Slot::Registered(r) => r.armed,
-        Slot::Recv(r) => r.armed,
+        Slot::Recv(r) => r.lock().armed,
         Slot::Pending(_) | Slot::Abandoned(_) => true,
     }
 }
@@ -899,7 +919,12 @@ impl Drop for Inner {
             for (_, slot) in state.ops.iter_mut() {
                 match slot {
                     Slot::Abandoned(keep) => std::mem::forget(keep.take()),
-                    Slot::Recv(r) if r.armed => std::mem::forget(r.fd.take()),
+                    Slot::Recv(r) => {
+                        let mut r = r.lock();
+                        if r.armed {
+                            std::mem::forget(r.fd.take());
+                        }
+                    }
                     _ => {}
                 }
             }

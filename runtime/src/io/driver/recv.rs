@@ -5,9 +5,29 @@
 //! goes straight back to the ring; reads take from the backlog. So no data
 //! is lost when a read is dropped, and a receive costs no submission.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
 use super::Keep;
+
+/// A stream's receive state, shared by the stream (its reads) and the
+/// driver's slot (the completions), under a lock of its own.
+#[derive(Clone, Default)]
+pub(crate) struct SharedRecv(Arc<Mutex<RecvSlot>>);
+
+impl SharedRecv {
+    pub(super) fn lock(&self) -> MutexGuard<'_, RecvSlot> {
+        // Only plain data is changed under this lock: it stays consistent
+        // even if a holder panicked.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for SharedRecv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedRecv")
+    }
+}
 
 /// Unread bytes past which the multishot receive is cancelled (the
 /// socket's own buffer then holds what comes next, and TCP flow control
