@@ -1,10 +1,17 @@
 //! Time: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
 //!
 //! Timers live in the I/O driver of the thread that first polls them (a
-//! heap per worker); a worker sleeps in the kernel no longer than its
-//! earliest timer. A timer never fires before its deadline and, on an idle
-//! runtime, within about a millisecond after it (io_uring and
-//! `epoll_pwait2` take nanosecond timeouts).
+//! queue of in-order deadlines and a heap per worker); a worker sleeps in
+//! the kernel no longer than its earliest timer. A timer never fires before
+//! its deadline and, on an idle runtime, within about a millisecond after
+//! it (io_uring and `epoll_pwait2` take nanosecond timeouts).
+//!
+//! Arming, polling and dropping a timer take no lock but the driver's (to
+//! queue it, once) and allocate nothing in the steady state: a server that
+//! arms a timeout per request and drops it when the request is done (hyper's
+//! header-read timeout) reuses the entries of the timeouts it dropped. A
+//! first poll reads no clock for a deadline more than a millisecond after
+//! the driver's last reading.
 //!
 //! A thread outside the workers (a `block_on` of a multi-thread runtime, a
 //! blocking-pool thread, a second thread in a current-thread runtime's

@@ -60,7 +60,7 @@ fn no_timer_driver() -> ! {
 
 /// The future of [`sleep`] and [`sleep_until`].
 ///
-/// It is registered with the timer heap of the thread that first polls it
+/// It is registered with the timers of the thread that first polls it
 /// and completes no earlier than its deadline.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
