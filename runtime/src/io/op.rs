@@ -27,10 +27,10 @@ impl SharedFd {
 
 /// The current thread's driver, or an error saying why there is none.
 pub(crate) fn current_driver() -> io::Result<Driver> {
-    let found = driver::current();
-    if let Some(d) = found.as_ref().filter(|d| d.config().io) {
-        return Ok(d.clone());
-    }
+    let found = match driver::current() {
+        Some(d) if d.config().io => return Ok(d),
+        other => other,
+    };
     match (found, driver::creation_failure()) {
         (None, Some((kind, e))) => Err(io::Error::new(
             kind,
