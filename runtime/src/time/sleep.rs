@@ -66,7 +66,9 @@ fn no_timer_driver() -> ! {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
     deadline: Instant,
-    registration: Option<Registration>,
+    /// The queued timer, and the deadline it was queued for (not after
+    /// `deadline`: a reset to a later deadline keeps it).
+    registration: Option<(Registration, Instant)>,
 }
 
 impl Sleep {
@@ -81,11 +83,21 @@ impl Sleep {
     }
 
     /// Moves the deadline (the sleep becomes pending again if it is later).
+    ///
+    /// Resetting to a later deadline (an idle timeout pushed back at every
+    /// read) keeps the queued timer: when it fires, the next poll queues
+    /// one for the new deadline. An earlier deadline replaces it at the
+    /// next poll.
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
-        // The old timer is cancelled; a new one is made at the next poll.
-        this.registration = None;
+        if this
+            .registration
+            .as_ref()
+            .is_some_and(|(_, armed)| *armed > deadline)
+        {
+            this.registration = None;
+        }
     }
 
     pub(crate) fn reset_unpinned(&mut self, deadline: Instant) {
@@ -102,25 +114,29 @@ impl Future for Sleep {
         // poll (hyper polls its header-read sleep on every request). A
         // deadline that passed before the driver's last reading completes
         // at once; any other is fired by the driver's next turn after it.
-        let Some(registration) = &this.registration else {
-            // This thread's driver computes its next wait after this poll,
-            // so the new deadline is seen in time; another thread's driver
-            // is woken to recompute its wait.
-            return match driver::arm_timer(this.deadline, cx.waker()) {
-                Some(Armed::Elapsed) => Poll::Ready(()),
-                Some(Armed::Pending(r)) => {
-                    this.registration = Some(r);
-                    Poll::Pending
-                }
-                None => no_timer_driver(),
-            };
-        };
-        if registration.timer.register(cx.waker()) {
-            // The driver saw the deadline pass (by its own clock reading).
+        if let Some((registration, armed)) = &this.registration {
+            if !registration.timer.register(cx.waker()) {
+                return Poll::Pending;
+            }
+            // The driver saw `armed` pass (by its own clock reading).
+            let armed = *armed;
             this.registration = None;
-            return Poll::Ready(());
+            if armed >= this.deadline {
+                return Poll::Ready(());
+            }
+            // Reset to a later deadline since: queue it.
         }
-        Poll::Pending
+        // This thread's driver computes its next wait after this poll, so
+        // the new deadline is seen in time; another thread's driver is
+        // woken to recompute its wait.
+        match driver::arm_timer(this.deadline, cx.waker()) {
+            Some(Armed::Elapsed) => Poll::Ready(()),
+            Some(Armed::Pending(r)) => {
+                this.registration = Some((r, this.deadline));
+                Poll::Pending
+            }
+            None => no_timer_driver(),
+        }
     }
 }
 
@@ -150,15 +166,51 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_sleep_is_ready_at_its_first_poll() {
+    fn a_passed_deadline_is_ready_at_its_first_poll() {
         rt().block_on(async {
-            // After a driver turn too (its clock reading is then older
-            // than the deadline).
-            sleep(Duration::from_millis(1)).await;
             let waker = Waker::from(Arc::new(Counted(AtomicUsize::new(0))));
-            assert!(poll_with(&mut sleep(Duration::ZERO), &waker).is_ready());
+            // Before the driver's first clock reading, and after one.
             let past = Instant::now() - Duration::from_millis(5);
             assert!(poll_with(&mut sleep_until(past), &waker).is_ready());
+            sleep(Duration::from_millis(1)).await;
+            let long_ago = Instant::now() - Duration::from_secs(3600);
+            assert!(poll_with(&mut sleep_until(long_ago), &waker).is_ready());
+            // A zero sleep is ready at once or at the driver's next turn
+            // (when polled over a millisecond after its last clock reading).
+            sleep(Duration::ZERO).await;
+        });
+    }
+
+    #[test]
+    fn a_reset_to_a_later_deadline_keeps_the_timer_until_it_fires() {
+        let rt = rt();
+        let task = Arc::new(Counted(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        rt.block_on(async {
+            let start = Instant::now();
+            let mut s = sleep(Duration::from_millis(200));
+            assert!(poll_with(&mut s, &waker).is_pending());
+            let first = Arc::as_ptr(&s.registration.as_ref().unwrap().0.timer);
+            s.reset_unpinned(start + Duration::from_millis(400));
+            assert!(poll_with(&mut s, &waker).is_pending());
+            let kept = Arc::as_ptr(&s.registration.as_ref().unwrap().0.timer);
+            assert_eq!(first, kept, "a later deadline re-queued the timer");
+            // The first deadline wakes the task; the poll then queues the
+            // new deadline, which is not early.
+            while task.0.load(Relaxed) == 0 {
+                sleep(Duration::from_millis(1)).await;
+            }
+            assert!(poll_with(&mut s, &waker).is_pending());
+            (&mut s).await;
+            assert!(start.elapsed() >= Duration::from_millis(400));
+            // An earlier deadline replaces the timer.
+            let mut s = sleep(Duration::from_secs(60));
+            assert!(poll_with(&mut s, &waker).is_pending());
+            s.reset_unpinned(Instant::now() + Duration::from_millis(2));
+            assert!(s.registration.is_none());
+            let at = Instant::now();
+            s.await;
+            assert!(at.elapsed() < Duration::from_secs(5));
         });
     }
 

@@ -296,6 +296,12 @@ mod tests {
         counted().1
     }
 
+    /// A base for deadlines an hour ahead: whether a timer armed at a small
+    /// offset from it is queued never depends on how fast the test runs.
+    fn base() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     /// Arms a timer that must be queued.
     fn arm(t: &mut Timers, deadline: Instant) -> Registration {
         match t.insert(deadline, noop_waker()) {
@@ -307,7 +313,7 @@ mod tests {
     #[test]
     fn fires_in_deadline_order_and_not_early() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let late = arm(&mut t, now + Duration::from_secs(10));
         let soon = arm(&mut t, now + Duration::from_millis(1));
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
@@ -323,7 +329,7 @@ mod tests {
     #[test]
     fn the_waker_given_at_insert_is_woken() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let (count, waker) = counted();
         let Armed::Pending(_reg) = t.insert(now + Duration::from_millis(1), waker) else {
             panic!("armed as elapsed");
@@ -360,7 +366,7 @@ mod tests {
         // a future one is queued.
         let past = Instant::now();
         assert!(matches!(t.insert(past, noop_waker()), Armed::Elapsed));
-        let _soon = arm(&mut t, Instant::now() + Duration::from_secs(1));
+        let _soon = arm(&mut t, base());
         // Within NEAR after a (stale) reading: the fresh reading decides.
         let stale = Instant::now();
         t.fire_due(stale, &mut Vec::new());
@@ -401,7 +407,7 @@ mod tests {
     #[test]
     fn out_of_order_deadlines_fire_in_order() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let ms = Duration::from_millis;
         // In order (queue), then earlier ones (heap), then a tie.
         let regs: Vec<_> = [5, 10, 20, 3, 15, 1, 10]
@@ -430,7 +436,7 @@ mod tests {
     #[test]
     fn cancelled_timers_are_dropped() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let regs: Vec<_> = (0..200)
             .map(|i| arm(&mut t, now + Duration::from_secs(i + 1)))
             .collect();
@@ -445,7 +451,7 @@ mod tests {
     #[test]
     fn sweeps_keep_dropped_timers_within_twice_the_live_ones() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let s = Duration::from_secs;
         // 100 live timers, in order and out of order, then a stream of
         // timers dropped at once (hyper's header-read timeout).
@@ -465,7 +471,7 @@ mod tests {
     #[test]
     fn dropped_timers_are_reused_without_allocating() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let first: Vec<*const TimerShared> = (0..SWEEP_MIN)
             .map(|i| {
                 let r = arm(&mut t, now + Duration::from_secs(i as u64 + 1));
@@ -482,7 +488,7 @@ mod tests {
     #[test]
     fn an_entry_still_referenced_is_never_reused() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         // Cancelled but its handle not yet dropped: the driver must not
         // reuse it (the owner still reads it).
         let reg = arm(&mut t, now + Duration::from_secs(1));
@@ -507,7 +513,7 @@ mod tests {
     #[test]
     fn the_free_list_is_bounded() {
         let mut t = Timers::default();
-        let now = Instant::now();
+        let now = base();
         let regs: Vec<_> = (0..2 * FREE_MAX as u64)
             .map(|i| arm(&mut t, now + Duration::from_secs(i + 1)))
             .collect();
