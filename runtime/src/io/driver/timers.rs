@@ -7,7 +7,9 @@
 //! another worker since. A dropped timer stays queued until it is due or
 //! swept: a sweep runs when the queues hold twice as many entries as were
 //! live at the previous sweep (at least 64), so it costs O(1) per timer
-//! and dropped timers never outnumber the live ones by more than that.
+//! (amortised) and the queues never hold more than twice the live timers
+//! of the last sweep. No counter of dropped timers is shared with the
+//! timers' owners: dropping one is a single atomic flag.
 //! Entries that leave the queues with no owner left are kept (up to
 //! [`FREE_MAX`]) and handed to the next timers: a server that arms and
 //! drops one timeout per request allocates none in the steady state.
