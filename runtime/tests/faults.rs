@@ -444,6 +444,25 @@ fn exhaust_descriptors() -> Vec<OwnedFd> {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
     }
     let mut held = Vec::new();
+    take_free_descriptors(&mut held);
+    // A runtime thread still starting up may hold a descriptor for a moment
+    // (a worker reads /proc/self/status once) and close it after the loop
+    // above: take what comes back until nothing has for a while.
+    let mut quiet = 0;
+    while quiet < 3 {
+        std::thread::sleep(Duration::from_millis(10));
+        if take_free_descriptors(&mut held) == 0 {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+    }
+    held
+}
+
+/// Dups stdin until `EMFILE`, keeping the copies; how many it took.
+fn take_free_descriptors(held: &mut Vec<OwnedFd>) -> usize {
+    let before = held.len();
     loop {
         // SAFETY (test): dup of stdin; the new descriptor is owned here.
         let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 0) };
@@ -452,12 +471,11 @@ fn exhaust_descriptors() -> Vec<OwnedFd> {
                 io::Error::last_os_error().raw_os_error(),
                 Some(libc::EMFILE)
             );
-            break;
+            return held.len() - before;
         }
         // SAFETY (test): a fresh descriptor nothing else owns.
         held.push(unsafe { OwnedFd::from_raw_fd(fd) });
     }
-    held
 }
 
 fn assert_emfile<T>(what: &str, r: io::Result<T>) {
