@@ -285,3 +285,100 @@ fn a_peer_reset_is_an_error_after_the_data() {
         assert!(outcome.is_empty() || outcome == b"last", "{outcome:?}");
     });
 }
+
+#[test]
+fn a_stream_closed_elsewhere_as_its_peer_resets_cancels_no_other_operation() {
+    // io_uring only (epoll has no receive in the kernel to cancel). The
+    // stream's multishot receive is armed; another thread drops the stream
+    // (which asks the owning driver to cancel the receive) while the peer
+    // resets the connection (which ends the receive with a completion of
+    // its own). However the two race, the cancel must never reach the
+    // operation that takes the receive's slot next: here a ring send
+    // waiting on a full socket, started as soon as the stream is gone.
+    use numa_rt_runtime::io::IoDriver;
+    use std::sync::{Arc, Barrier};
+    use std::task::Poll;
+
+    const ROUNDS: usize = 100;
+    const CHUNK: usize = 256 << 10;
+    for driver in io_common::drivers() {
+        if driver != IoDriver::Uring {
+            continue;
+        }
+        io_common::current(driver).block_on(async {
+            let mut in_ring = 0;
+            for round in 0..ROUNDS {
+                // A victim pair whose buffers are full.
+                let (v_server, v_client) = pair().await;
+                let mut owed = 0;
+                let fill = [1u8; 64 << 10];
+                loop {
+                    match socket2::SockRef::from(&v_client).send(&fill) {
+                        Ok(n) => owed += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+
+                let (server, client) = pair().await;
+                let (r, _) = client.write_all_owned(vec![9]).await;
+                r.unwrap();
+                assert_eq!(read_n(&server, 1, 16).await, vec![9]);
+                socket2::SockRef::from(&client)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+                let go = Arc::new(Barrier::new(2));
+                let closer = std::thread::spawn({
+                    let go = go.clone();
+                    move || {
+                        go.wait();
+                        drop(server);
+                    }
+                });
+                go.wait();
+                drop(client);
+                // Sleeps, not yields: the driver must turn meanwhile.
+                while !closer.is_finished() {
+                    sleep(Duration::from_micros(100)).await;
+                }
+                closer.join().unwrap();
+
+                // The next ring operation: a send into the full socket
+                // (submitted in its first poll, so it may take the freed
+                // slot before the driver turns again).
+                let mut send = Box::pin(v_client.write_owned(vec![2; CHUNK]));
+                let waker = io_common::noop_waker();
+                let first = send
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(&waker));
+                if matches!(first, Poll::Pending) {
+                    in_ring += 1;
+                }
+                for _ in 0..4 {
+                    numa_rt_runtime::task::yield_now().await;
+                }
+                let drain = numa_rt_runtime::spawn(async move {
+                    let mut got = 0usize;
+                    loop {
+                        let (r, _) = v_server.read_owned(Vec::with_capacity(CHUNK)).await;
+                        match r.unwrap() {
+                            0 => return got,
+                            n => got += n,
+                        }
+                    }
+                });
+                let (r, _) = match first {
+                    Poll::Ready(done) => done,
+                    Poll::Pending => send.as_mut().await,
+                };
+                drop(send);
+                owed += r.unwrap_or_else(|e| panic!("round {round}: the send failed: {e}"));
+                drop(v_client);
+                assert_eq!(drain.await.unwrap(), owed);
+            }
+            // The socket drains between the fill and the send now and
+            // then; most sends must have waited in the ring.
+            assert!(in_ring > ROUNDS / 2, "{in_ring} of {ROUNDS} sends waited");
+        });
+    }
+}

@@ -507,7 +507,7 @@ impl Driver {
         if r.unread() > 0 {
             let n = r.take(room, sink);
             let rearm = !r.armed && r.unread() == 0 && r.end.is_none();
-            if rearm && self.is_current() {
+            if rearm && self.is_current() && !self.inner.closed.load(Relaxed) {
                 // Drained after the receive stopped: start it again so the
                 // next data is already here when asked for.
                 let _ = self.arm_recv(r, key, fd, keep_fd);
@@ -568,11 +568,13 @@ impl Driver {
     /// The stream of receive slot `key` is gone: cancel its receive and
     /// free the slot once the kernel is done with it. Any thread.
     pub(crate) fn recv_close(&self, key: usize, shared: &recv::SharedRecv) {
-        // Decided under the stream's lock alone (the driver takes its state
-        // lock first and the stream's second, so holding the stream's while
-        // taking the state's could deadlock). Whoever sees both `closed` and
-        // `!armed` frees the slot: this call, or the dispatch of the
-        // receive's last completion.
+        // Decided and acted on under the driver's state lock, taken before
+        // the stream's (the order the dispatch uses). Whoever sees both
+        // `closed` and `!armed` frees the slot: this call, or the dispatch
+        // of the receive's last completion. Were the state lock taken only
+        // after the decision, that last completion could free the slot in
+        // between and the queued cancel would hit the key's next operation.
+        let mut state = lock(&self.inner.state);
         let (free, cancel, wakers) = {
             let mut r = shared.lock();
             r.closed = true;
@@ -584,11 +586,15 @@ impl Driver {
             (!r.armed, cancel, wakers)
         };
         if free {
-            let slot = lock(&self.inner.state).ops.try_remove(key);
+            let slot = state.ops.try_remove(key);
+            drop(state);
             drop(slot);
         } else if cancel {
-            self.cancel_or_queue(lock(&self.inner.state), key);
+            self.cancel_or_queue(state, key);
+        } else {
+            drop(state);
         }
+        // Dropped with no lock held: they may be the last wakers of tasks.
         drop(wakers);
     }
 
