@@ -79,6 +79,13 @@ impl RecvSlot {
             } else {
                 self.backlog.clear();
             }
+        } else if self.read >= KEPT_CAPACITY && self.read >= self.unread() {
+            // A reader that never quite catches up: drop the consumed
+            // front, or the backlog would grow with everything ever
+            // received. Moves fewer bytes than were read since the last
+            // move.
+            self.backlog.drain(..self.read);
+            self.read = 0;
         }
         n
     }
@@ -121,5 +128,30 @@ mod tests {
         assert!(slot.backlog.capacity() > KEPT_CAPACITY, "not drained yet");
         slot.take(usize::MAX, &mut |_| {});
         assert!(slot.backlog.capacity() <= KEPT_CAPACITY);
+    }
+
+    #[test]
+    fn a_reader_that_never_catches_up_keeps_a_bounded_backlog() {
+        // Each round receives 3 KiB and reads 2 KiB of what is there, with
+        // the unread part held near BACKLOG_LIMIT (where the receive
+        // pauses), for 16 MiB in all: the consumed front must not pile up.
+        let mut slot = RecvSlot::default();
+        let mut expect = 0u8;
+        let mut next = 0u8;
+        for _ in 0..(16 << 20) / 3072 {
+            if slot.unread() < BACKLOG_LIMIT {
+                slot.backlog.extend((0..3072).map(|_| {
+                    next = next.wrapping_add(1);
+                    next.wrapping_sub(1)
+                }));
+            }
+            slot.take(2048, &mut |d| {
+                for &b in d {
+                    assert_eq!(b, expect, "bytes reordered");
+                    expect = expect.wrapping_add(1);
+                }
+            });
+            assert!(slot.backlog.len() <= 2 * (BACKLOG_LIMIT + 3072) + KEPT_CAPACITY);
+        }
     }
 }
