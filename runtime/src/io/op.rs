@@ -349,8 +349,8 @@ impl Drop for MultiRecv {
 
 /// Whether stream reads on io_uring use multishot receives: yes unless
 /// `NUMA_RT_URING_MULTISHOT=0` (for A/B measurements, see BENCHMARKS.md),
-/// in which case each owned-buffer read is a receive operation of its own
-/// and `AsyncRead` receives by itself after a readiness event.
+/// in which case every read receives by itself, at once or after a
+/// readiness event, as on epoll.
 pub(crate) fn multishot_enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("NUMA_RT_URING_MULTISHOT").map_or(true, |v| v != "0"))

@@ -517,77 +517,42 @@ pub(super) async fn recv_owned(fd: &SharedFd, buf: Vec<u8>) -> (io::Result<usize
     recv_owned_in(fd, None, buf).await
 }
 
+/// Receives into `buf`'s spare capacity: at once when data is there, else
+/// after a readiness event, on both drivers.
+///
+/// Never a ring receive: a future dropped while such a receive is in
+/// flight would lose whatever the kernel had already put in its buffer.
+/// (On io_uring a stream's reads normally take from its multishot receive
+/// instead; this path serves the rest: a receive that is paused while
+/// another driver's worker reads, Unix streams, and multishot receives
+/// turned off.)
 pub(super) async fn recv_owned_in(
     fd: &SharedFd,
     ready: Option<OwnedReady<'_>>,
     mut buf: Vec<u8>,
 ) -> (io::Result<usize>, Vec<u8>) {
-    let spare = buf.capacity() - buf.len();
-    if spare == 0 {
+    if buf.capacity() == buf.len() {
         return (Ok(0), buf);
     }
-    let driver = match current_driver() {
-        Ok(d) => d,
-        Err(e) => return (Err(e), buf),
-    };
-    if driver.backend() == Backend::Epoll {
-        let raw = fd.raw();
-        let r = owned_io(fd, ready, Direction::Read, || {
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: recv writes at most `spare.len()` bytes into the
-            // vector's spare capacity.
-            let n = unsafe { libc::recv(raw, spare.as_mut_ptr().cast(), spare.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = n as usize;
-            // A short read drained the socket (0, the end, stays ready).
-            Ok((n, n > 0 && n < spare.len()))
-        })
-        .await;
-        if let Ok(n) = r {
-            // SAFETY: the kernel initialised `n` bytes after the length.
-            unsafe { buf.set_len(buf.len() + n) };
+    let raw = fd.raw();
+    let r = owned_io(fd, ready, Direction::Read, || {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: recv writes at most `spare.len()` bytes into the
+        // vector's spare capacity.
+        let n = unsafe { libc::recv(raw, spare.as_mut_ptr().cast(), spare.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
         }
-        return (r, buf);
+        let n = n as usize;
+        // A short read drained the socket (0, the end, stays ready).
+        Ok((n, n > 0 && n < spare.len()))
+    })
+    .await;
+    if let Ok(n) = r {
+        // SAFETY: the kernel initialised `n` bytes after the length.
+        unsafe { buf.set_len(buf.len() + n) };
     }
-    loop {
-        let len = buf.len();
-        // SAFETY: the pointer goes to the vector's heap spare capacity;
-        // `buf` moves into the op (the heap block does not move) and stays
-        // alive until the completion.
-        let ptr = unsafe { buf.as_mut_ptr().add(len) };
-        let entry = io_uring::opcode::Recv::new(
-            io_uring::types::Fd(fd.raw()),
-            ptr,
-            spare.min(u32::MAX as usize) as u32,
-        )
-        .build();
-        // SAFETY: `entry` points only into `buf`'s heap block, owned by the
-        // op together with the descriptor.
-        let op = match unsafe { Op::submit(driver.clone(), entry, (buf, fd.clone())) } {
-            Ok(op) => op,
-            Err(e) => return (Err(e), Vec::new()),
-        };
-        let (completion, (b, _fd)) = op.await;
-        buf = b;
-        match completion.into_result() {
-            Ok(n) => {
-                // SAFETY: the kernel wrote `n` bytes after the length.
-                unsafe { buf.set_len(len + n as usize) };
-                return (Ok(n as usize), buf);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Not ready (the socket is non-blocking): wait, resubmit.
-                match wait_once(fd, READABLE).await {
-                    Ok(()) => continue,
-                    Err(e) => return (Err(e), buf),
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return (Err(e), buf),
-        }
-    }
+    (r, buf)
 }
 
 /// [`send_owned_in`] with no registration (one-shot waits on epoll).
