@@ -175,3 +175,54 @@ fn split_halves_use_owned_operations() {
             .unwrap();
     });
 }
+
+#[test]
+fn a_write_dropped_while_waiting_sends_nothing_later() {
+    // A write waiting for room in a full send buffer is dropped; the bytes
+    // the peer then receives are the fill and the next write's, in order,
+    // with none of the dropped write's (which a send left in the kernel
+    // could still put after, or between, them).
+    on_all(|| async {
+        let (server, client) = pair().await;
+        let mut filled = 0usize;
+        loop {
+            match socket2::SockRef::from(&client).send(&[1u8; 64 << 10]) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let dropped = timeout(
+            Duration::from_millis(20),
+            client.write_owned(vec![2u8; 64 << 10]),
+        )
+        .await;
+        let mut expect = filled;
+        if let Ok((r, _)) = dropped {
+            // The buffer drained in time: what it sent counts as fill.
+            expect += r.unwrap();
+        }
+        let reader = numa_rt_runtime::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let (r, b) = server.read_owned(Vec::with_capacity(64 << 10)).await;
+                if r.unwrap() == 0 {
+                    return got;
+                }
+                got.extend_from_slice(&b);
+            }
+        });
+        let (r, _) = client.write_all_owned(vec![3u8; 1000]).await;
+        r.unwrap();
+        drop(client);
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), expect + 1000);
+        let (fill, last) = got.split_at(expect);
+        assert!(fill.iter().all(|&b| b != 3), "the last write came early");
+        assert!(fill.iter().filter(|&&b| b == 2).count() <= expect - filled);
+        assert!(
+            last.iter().all(|&b| b == 3),
+            "bytes of the dropped write came late"
+        );
+    });
+}

@@ -17,8 +17,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::addr::resolve;
-use crate::io::config::Backend;
-use crate::io::op::{self, current_driver, Op, Readiness, SharedFd, READABLE, WRITABLE};
+use crate::io::op::{self, Readiness, SharedFd, READABLE, WRITABLE};
 use crate::io::registration::{poll_registered, Direction, LazyRegistration};
 
 pub(super) fn no_addresses() -> io::Error {
@@ -245,9 +244,10 @@ impl fmt::Debug for TcpListener {
 /// whose extension methods (`read`, `write_all`, ...) keep their tokio names. On
 /// io_uring both kinds of read take from one multishot receive armed at the first read
 /// (the kernel receives into the driver's buffer ring as data arrives, no system call
-/// per read). Writes of both kinds are tried at once; when the send buffer is full,
-/// `write_owned` hands the rest to a ring send and `AsyncWrite` waits for readiness. On epoll every read and write is a system call tried at once, waiting for an
-/// edge-triggered readiness event when the kernel says `EAGAIN`.
+/// per read). Writes of both kinds, and every read on epoll, are a system call tried at
+/// once, waiting for a readiness event when the kernel says `EAGAIN` (a multishot poll on
+/// io_uring, edge-triggered on epoll). A read or write future dropped before it finishes
+/// has taken or sent nothing, as with tokio.
 pub struct TcpStream {
     fd: SharedFd,
     /// Readiness for `AsyncRead`/`AsyncWrite`, registered at the first
@@ -439,13 +439,8 @@ impl TcpStream {
     }
 }
 
-/// The byte count as an `io::Result`.
-fn byte_count(r: io::Result<u32>) -> io::Result<usize> {
-    r.map(|n| n as usize)
-}
-
-/// Owned-buffer operations on epoll wait through the socket's registration
-/// (edge-triggered, registered once), one operation per direction at a
+/// Owned-buffer operations wait through the socket's registration
+/// (registered at the first wait, once), one operation per direction at a
 /// time: the registration keeps one waiting task per direction, so a
 /// concurrent second operation waits the one-shot way instead.
 #[derive(Debug, Default)]
@@ -564,6 +559,13 @@ pub(super) async fn send_owned(
     send_owned_in(fd, None, buf, from).await
 }
 
+/// Sends from `buf[from..]`: at once while the socket's buffer has room
+/// (no submission, no completion to wait for, no second poll of the task),
+/// else after a readiness event, on both drivers.
+///
+/// Never a ring send: one dropped while in flight could still go out after
+/// the bytes of a later write. A dropped send has sent nothing, or what its
+/// last attempt reported.
 pub(super) async fn send_owned_in(
     fd: &SharedFd,
     ready: Option<OwnedReady<'_>>,
@@ -574,75 +576,14 @@ pub(super) async fn send_owned_in(
     if data.is_empty() {
         return (Ok(0), buf);
     }
-    // Tried at once on both drivers, like `AsyncWrite`: a send that fits
-    // the socket's buffer completes in this poll (on io_uring: no
-    // submission, no completion to wait for, no second poll of the task).
-    // Only a full send buffer waits: for readiness on epoll, in a ring
-    // send on io_uring.
-    match send_from(fd.raw(), data) {
-        Ok(n) => return (Ok(n), buf),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-        Err(e) => return (Err(e), buf),
-    }
-    let driver = match current_driver() {
-        Ok(d) => d,
-        Err(e) => return (Err(e), buf),
-    };
-    if driver.backend() == Backend::Epoll {
-        let raw = fd.raw();
-        let r = owned_io(fd, ready, Direction::Write, || {
-            // SAFETY: sends from a live slice of `data.len()` bytes.
-            let n =
-                unsafe { libc::send(raw, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = n as usize;
-            // A short write means the send buffer is full.
-            Ok((n, n < data.len()))
-        })
-        .await;
-        return (r, buf);
-    }
-    let mut buf = buf;
-    loop {
-        let data = &buf[from..];
-        let entry = io_uring::opcode::Send::new(
-            io_uring::types::Fd(fd.raw()),
-            data.as_ptr(),
-            data.len().min(u32::MAX as usize) as u32,
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build();
-        // SAFETY: `entry` points only into `buf`'s heap block, owned by the
-        // op together with the descriptor.
-        let op = match unsafe { Op::submit(driver.clone(), entry, (buf, fd.clone())) } {
-            Ok(op) => op,
-            Err(e) => return (Err(e), Vec::new()),
-        };
-        let (completion, (b, _fd)) = op.await;
-        buf = b;
-        match completion.into_result() {
-            Ok(n) => return (byte_count(Ok(n)), buf),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                match wait_once(fd, WRITABLE).await {
-                    Ok(()) => continue,
-                    Err(e) => return (Err(e), buf),
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return (Err(e), buf),
-        }
-    }
-}
-
-/// Waits once for `events` on `fd`.
-async fn wait_once(fd: &SharedFd, events: u32) -> io::Result<()> {
-    let mut wait = Readiness::new(fd, events)?;
-    std::future::poll_fn(|cx| wait.poll_ready(cx))
-        .await
-        .map(drop)
+    let raw = fd.raw();
+    let r = owned_io(fd, ready, Direction::Write, || {
+        let n = send_from(raw, data)?;
+        // A short write means the send buffer is full.
+        Ok((n, n < data.len()))
+    })
+    .await;
+    (r, buf)
 }
 
 pub(super) fn recv_into(fd: RawFd, buf: &mut ReadBuf<'_>) -> io::Result<()> {
