@@ -228,6 +228,35 @@ fn end_of_stream_repeats_and_into_std_works_after_it() {
 }
 
 #[test]
+fn into_std_after_reads_hands_over_what_comes_next() {
+    // Everything received was read: into_std ends the receive that reads
+    // ahead (from whichever worker it runs on) and the std stream gets the
+    // bytes sent afterwards, in order.
+    on_all(|| async {
+        for round in 0..10u8 {
+            let (server, client) = pair().await;
+            let (r, _) = client.write_all_owned(vec![round; 100]).await;
+            r.unwrap();
+            assert_eq!(read_n(&server, 100, 64).await, vec![round; 100]);
+            // Possibly on another worker than the reads.
+            let std = numa_rt_runtime::spawn(async move { server.into_std() })
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let (r, _) = client.write_all_owned(pattern(5000)).await;
+            r.unwrap();
+            std.set_nonblocking(false).unwrap();
+            let mut rest = vec![0u8; 5000];
+            std::io::Read::read_exact(&mut &std, &mut rest).unwrap();
+            assert!(
+                rest == pattern(5000),
+                "round {round}: bytes lost or reordered"
+            );
+        }
+    });
+}
+
+#[test]
 fn into_std_never_drops_unread_bytes() {
     // Either the socket still holds the rest (no read-ahead: epoll, or a
     // `block_on` thread's own driver) or into_std refuses.

@@ -278,17 +278,30 @@ impl MultiRecv {
         Some(polled.map(|r| r.map(drop)))
     }
 
-    /// Fails when handing the socket elsewhere would lose bytes: received
-    /// data not yet read, or a receive still in flight.
-    pub(crate) fn check_released(&self) -> io::Result<()> {
-        match self.slot.get() {
-            Some(Some(h)) if !h.driver.recv_idle(&h.shared) => Err(io::Error::other(
+    /// Readies the socket to be handed elsewhere: ends the receive that
+    /// reads ahead (waiting briefly for its last completion) and fails if
+    /// that would lose bytes, that is while received data is unread.
+    pub(crate) fn release(&self) -> io::Result<()> {
+        let Some(Some(h)) = self.slot.get() else {
+            return Ok(());
+        };
+        h.driver
+            .recv_stop(h.key, &h.shared, RELEASE_LIMIT)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "numa_rt: cannot stop the stream's receive to give the socket back: {e}"
+                    ),
+                )
+            })?;
+        if !h.driver.recv_idle(&h.shared) {
+            return Err(io::Error::other(
                 "numa_rt: on io_uring this stream receives ahead of its reads, and it holds \
-                 received data or a receive in flight: read to the end (or drop the stream) \
-                 before into_std",
-            )),
-            _ => Ok(()),
+                 received data not yet read: read it first, then call into_std",
+            ));
         }
+        Ok(())
     }
 
     /// The driver and key, opened on the current io_uring driver if this
@@ -321,6 +334,9 @@ impl MultiRecv {
         self.slot.get().and_then(Option::as_ref)
     }
 }
+
+/// How long [`MultiRecv::release`] waits for the receive's last completion.
+const RELEASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A stream's receive slot: its driver, its key there, and the state both
 /// share.

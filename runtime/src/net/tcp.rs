@@ -332,11 +332,12 @@ impl TcpStream {
     /// Gives the socket back as a standard (non-blocking) stream.
     ///
     /// On io_uring, once the stream has been read from (owned-buffer or
-    /// `AsyncRead`), it receives ahead of the reads; this fails while
-    /// received bytes are unread or that receive is in flight (until the
-    /// peer ends the stream), rather than lose them.
+    /// `AsyncRead`), a receive in the kernel reads ahead of the reads: this
+    /// ends it first, waiting for its last completion (a brief blocking
+    /// wait, at most a second, when another worker's driver runs it). It
+    /// fails, rather than lose them, while received bytes are unread.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        self.recv.check_released()?;
+        self.recv.release()?;
         let fd = self.fd.0.as_fd().try_clone_to_owned()?;
         Ok(std::net::TcpStream::from(fd))
     }

@@ -565,6 +565,58 @@ impl Driver {
         !r.armed && r.unread() == 0
     }
 
+    /// Ends receive slot `key`'s multishot receive and waits (at most
+    /// `limit`) until the kernel has posted its last completion, so that the
+    /// socket can be handed elsewhere: what arrives next stays in the
+    /// socket. On the driver's owning thread it turns the driver itself;
+    /// elsewhere it queues the cancel for the owner and waits for it (a
+    /// blocking wait, for calls like `into_std` that cannot await).
+    /// Whatever the receive took before it ended stays unread in the slot.
+    pub(crate) fn recv_stop(
+        &self,
+        key: usize,
+        shared: &recv::SharedRecv,
+        limit: Duration,
+    ) -> io::Result<()> {
+        let state = lock(&self.inner.state);
+        let cancel = {
+            let mut r = shared.lock();
+            if !r.armed {
+                return Ok(());
+            }
+            let cancel = !r.cancelling;
+            r.cancelling = true;
+            cancel
+        };
+        if self.inner.closed.load(Relaxed) {
+            return Err(closed_error());
+        }
+        if cancel {
+            self.cancel_or_queue(state, key);
+        } else {
+            drop(state);
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            if !shared.lock().armed {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.inner.closed.load(Relaxed) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "numa_rt: the stream's receive did not end in time (its worker is busy or \
+                     its driver is not running)",
+                ));
+            }
+            if self.is_current() {
+                self.turn(Some(left.min(Duration::from_millis(10))));
+            } else {
+                std::thread::sleep(left.min(Duration::from_micros(50)));
+            }
+        }
+    }
+
     /// The stream of receive slot `key` is gone: cancel its receive and
     /// free the slot once the kernel is done with it. Any thread.
     pub(crate) fn recv_close(&self, key: usize, shared: &recv::SharedRecv) {
