@@ -322,33 +322,35 @@ fn a_stream_closed_elsewhere_as_its_peer_resets_cancels_no_other_operation() {
     // (which asks the owning driver to cancel the receive) while the peer
     // resets the connection (which ends the receive with a completion of
     // its own). However the two race, the cancel must never reach the
-    // operation that takes the receive's slot next: here a ring send
-    // waiting on a full socket, started as soon as the stream is gone.
+    // operation that takes the receive's slot next: here a ring read of an
+    // empty FIFO (it waits in the kernel, and a cancel would end it with
+    // ECANCELED), started as soon as the stream is gone.
+    use numa_rt_runtime::fs::OpenOptions;
     use numa_rt_runtime::io::IoDriver;
     use std::sync::{Arc, Barrier};
     use std::task::Poll;
 
     const ROUNDS: usize = 100;
-    const CHUNK: usize = 256 << 10;
     for driver in io_common::drivers() {
         if driver != IoDriver::Uring {
             continue;
         }
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
         io_common::current(driver).block_on(async {
+            // Read and write: opening a FIFO so does not wait for a peer.
+            let mut victim = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&fifo)
+                .await
+                .unwrap();
+            let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
             let mut in_ring = 0;
             for round in 0..ROUNDS {
-                // A victim pair whose buffers are full.
-                let (v_server, v_client) = pair().await;
-                let mut owed = 0;
-                let fill = [1u8; 64 << 10];
-                loop {
-                    match socket2::SockRef::from(&v_client).send(&fill) {
-                        Ok(n) => owed += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-
                 let (server, client) = pair().await;
                 let (r, _) = client.write_all_owned(vec![9]).await;
                 r.unwrap();
@@ -372,42 +374,81 @@ fn a_stream_closed_elsewhere_as_its_peer_resets_cancels_no_other_operation() {
                 }
                 closer.join().unwrap();
 
-                // The next ring operation: a send into the full socket
-                // (submitted in its first poll, so it may take the freed
-                // slot before the driver turns again).
-                let mut send = Box::pin(v_client.write_owned(vec![2; CHUNK]));
+                // The next ring operation, submitted in its first poll (so
+                // it may take the freed slot before the driver turns
+                // again).
+                let mut read = Box::pin(victim.read_owned(Vec::with_capacity(16)));
                 let waker = io_common::noop_waker();
-                let first = send
+                let first = read
                     .as_mut()
                     .poll(&mut std::task::Context::from_waker(&waker));
-                if matches!(first, Poll::Pending) {
-                    in_ring += 1;
-                }
+                assert!(matches!(first, Poll::Pending), "the FIFO was empty");
+                in_ring += 1;
                 for _ in 0..4 {
-                    numa_rt_runtime::task::yield_now().await;
+                    sleep(Duration::from_micros(100)).await;
                 }
-                let drain = numa_rt_runtime::spawn(async move {
-                    let mut got = 0usize;
-                    loop {
-                        let (r, _) = v_server.read_owned(Vec::with_capacity(CHUNK)).await;
-                        match r.unwrap() {
-                            0 => return got,
-                            n => got += n,
-                        }
-                    }
-                });
-                let (r, _) = match first {
-                    Poll::Ready(done) => done,
-                    Poll::Pending => send.as_mut().await,
-                };
-                drop(send);
-                owed += r.unwrap_or_else(|e| panic!("round {round}: the send failed: {e}"));
-                drop(v_client);
-                assert_eq!(drain.await.unwrap(), owed);
+                std::io::Write::write_all(&mut feed, &[round as u8]).unwrap();
+                let (r, b) = read.as_mut().await;
+                let n = r.unwrap_or_else(|e| panic!("round {round}: the FIFO read failed: {e}"));
+                assert_eq!((n, &b[..]), (1, &[round as u8][..]));
             }
-            // The socket drains between the fill and the send now and
-            // then; most sends must have waited in the ring.
-            assert!(in_ring > ROUNDS / 2, "{in_ring} of {ROUNDS} sends waited");
+            assert_eq!(in_ring, ROUNDS);
         });
+    }
+}
+
+#[test]
+fn streams_used_in_block_on_keep_working_in_tasks_after() {
+    // The first read and the first wait of these streams happen on the
+    // `block_on` thread of a multi-thread runtime, whose own driver nobody
+    // turns once that `block_on` returns. Tasks on the workers must still
+    // get every byte afterwards, whether the data is there at once or
+    // arrives while they wait.
+    use std::sync::Arc;
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 2);
+        let (server, client) = rt.block_on(async {
+            let (server, client) = pair().await;
+            // A read that has to wait (registers, or arms a receive) ...
+            let writer = {
+                let client = Arc::new(client);
+                let c = client.clone();
+                let w = numa_rt_runtime::spawn(async move {
+                    sleep(Duration::from_millis(20)).await;
+                    let (r, _) = c.write_all_owned(b"hello".to_vec()).await;
+                    r.unwrap();
+                });
+                assert_eq!(read_n(&server, 5, 16).await, b"hello");
+                w.await.unwrap();
+                client
+            };
+            (Arc::new(server), writer)
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            for round in 0..5u8 {
+                // ... then, in tasks, reads that wait again.
+                let c = client.clone();
+                let w = numa_rt_runtime::spawn(async move {
+                    sleep(Duration::from_millis(10)).await;
+                    let (r, _) = c.write_all_owned(vec![round; 10]).await;
+                    r.unwrap();
+                });
+                let got = timeout(Duration::from_secs(5), read_n(&server, 10, 16)).await;
+                w.await.unwrap();
+                if tx.send(got.map_err(|_| round)).is_err() {
+                    return;
+                }
+            }
+        });
+        for round in 0..5u8 {
+            let got = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the task never reported");
+            assert_eq!(
+                got.unwrap_or_else(|r| panic!("{driver:?}: round {r}: the read hung")),
+                vec![round; 10]
+            );
+        }
     }
 }

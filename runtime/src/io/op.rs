@@ -297,8 +297,9 @@ impl MultiRecv {
             })?;
         if !h.driver.recv_idle(&h.shared) {
             return Err(io::Error::other(
-                "numa_rt: on io_uring this stream receives ahead of its reads, and it holds \
-                 received data not yet read: read it first, then call into_std",
+                "numa_rt: into_std on io_uring: the stream had received bytes not yet read, \
+                 which a std stream cannot hand over, so it was closed rather than lose them \
+                 silently (call into_std only after reading what the peer sent)",
             ));
         }
         Ok(())
@@ -316,6 +317,12 @@ impl MultiRecv {
         // No driver on this thread: nothing is decided (the caller's own
         // read reports the missing driver).
         let d = current_driver().ok()?;
+        if d.is_transient() {
+            // A `block_on` thread's driver: a receive armed there would
+            // stall once the `block_on` returns. Decided by a worker's
+            // first read.
+            return None;
+        }
         if d.backend() != super::config::Backend::Uring {
             return self.slot.get_or_init(|| None).as_ref();
         }

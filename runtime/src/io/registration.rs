@@ -287,6 +287,13 @@ impl LazyRegistration {
         if let Some(r) = self.0.get() {
             return r.as_ref();
         }
+        if crate::io::driver::current().is_some_and(|d| d.is_transient()) {
+            // A `block_on` thread: its driver stops being turned when the
+            // `block_on` returns, and a task waiting on a registration
+            // there would hang. Wait the one-shot way; a worker's first
+            // wait registers.
+            return None;
+        }
         // Another half may register meanwhile: the first one stored wins
         // and ours is dropped (deregistered).
         let _ = self.0.set(Registration::new(fd).ok());

@@ -334,8 +334,10 @@ impl TcpStream {
     /// On io_uring, once the stream has been read from (owned-buffer or
     /// `AsyncRead`), a receive in the kernel reads ahead of the reads: this
     /// ends it first, waiting for its last completion (a brief blocking
-    /// wait, at most a second, when another worker's driver runs it). It
-    /// fails, rather than lose them, while received bytes are unread.
+    /// wait, at most a second, when another worker's driver runs it). If
+    /// that receive holds bytes not yet read, which a std stream cannot
+    /// hand over, it fails and the connection is closed (this consumes the
+    /// stream): call it after reading what the peer sent.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         self.recv.release()?;
         let fd = self.fd.0.as_fd().try_clone_to_owned()?;

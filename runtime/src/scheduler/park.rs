@@ -9,7 +9,7 @@
 //! [`park`]: Parker::park
 //! [`unpark`]: Parker::unpark
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -33,15 +33,16 @@ pub(crate) type IoUnpark = Arc<dyn Fn() + Send + Sync>;
 pub(crate) struct Parker {
     state: AtomicU32,
     /// Set when the parking thread waits in its I/O driver instead of on
-    /// the futex: unpark then also wakes the driver.
-    io: OnceLock<IoUnpark>,
+    /// the futex: unpark then also wakes the driver. Read only by an
+    /// unpark of a thread parked in its driver.
+    io: Mutex<Option<IoUnpark>>,
 }
 
 impl std::fmt::Debug for Parker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Parker")
             .field("state", &self.state)
-            .field("io", &self.io.get().is_some())
+            .field("io", &self.io_unpark().is_some())
             .finish()
     }
 }
@@ -50,14 +51,20 @@ impl Parker {
     pub(crate) fn new() -> Parker {
         Parker {
             state: AtomicU32::new(EMPTY),
-            io: OnceLock::new(),
+            io: Mutex::new(None),
         }
     }
 
     /// From now on the parking thread waits in its I/O driver (timers
-    /// included), and `unpark` wakes it with `wake`. The first call wins.
+    /// included), and `unpark` wakes it with `wake`. Called by the parking
+    /// thread itself; a later call (the thread's driver was replaced, as a
+    /// `block_on` thread's is when it runs another runtime) wins.
     pub(crate) fn attach_io(&self, wake: IoUnpark) {
-        let _ = self.io.set(wake);
+        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Some(wake);
+    }
+
+    fn io_unpark(&self) -> Option<IoUnpark> {
+        self.io.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sleeps until [`unpark`](Self::unpark) is called (returns at once if
@@ -76,7 +83,7 @@ impl Parker {
         if self.state.fetch_sub(1, Acquire) == NOTIFIED {
             return;
         }
-        if self.io.get().is_some() {
+        if self.io.lock().map_or(true, |io| io.is_some()) {
             // Say the wait is in the driver, unless a token raced in.
             if self
                 .state
@@ -131,7 +138,7 @@ impl Parker {
         match self.state.swap(NOTIFIED, Release) {
             PARKED => futex_wake(&self.state),
             PARKED_IN_DRIVER => {
-                if let Some(wake) = self.io.get() {
+                if let Some(wake) = self.io_unpark() {
                     wake();
                 }
             }

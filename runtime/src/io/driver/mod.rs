@@ -117,6 +117,10 @@ pub(crate) struct Inner {
     wake: Unparker,
     /// Set once the driver was shut down: no more submissions.
     closed: AtomicBool,
+    /// Created for a multi-thread runtime's `block_on` thread, which turns
+    /// it only while it blocks there: nothing that outlives one operation
+    /// (a readiness registration, a multishot receive) may live on it.
+    transient: AtomicBool,
 }
 
 /// Wakes a driver blocked in the kernel from another thread.
@@ -207,12 +211,21 @@ impl Driver {
                 }),
                 wake,
                 closed: AtomicBool::new(false),
+                transient: AtomicBool::new(false),
             }),
         })
     }
 
     pub(crate) fn config(&self) -> IoConfig {
         self.inner.config
+    }
+
+    /// Whether this is a `block_on` thread's driver, turned only while that
+    /// thread blocks: registrations and multishot receives, which outlive
+    /// the operation that made them, go to a worker's driver instead (the
+    /// operations here wait the one-shot way).
+    pub(crate) fn is_transient(&self) -> bool {
+        self.inner.transient.load(Relaxed)
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -601,17 +614,23 @@ impl Driver {
             if !shared.lock().armed {
                 return Ok(());
             }
+            if self.inner.closed.load(Relaxed) {
+                return Err(closed_error());
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.inner.closed.load(Relaxed) {
+            if left.is_zero() {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "numa_rt: the stream's receive did not end in time (its worker is busy or \
-                     its driver is not running)",
+                    "numa_rt: the stream's receive did not end in time (the worker whose driver \
+                     runs it is busy)",
                 ));
             }
             if self.is_current() {
                 self.turn(Some(left.min(Duration::from_millis(10))));
             } else {
+                // Keep this thread's own driver going meanwhile: its owner
+                // may be waiting the same way for a cancel queued here.
+                poll_current();
                 std::thread::sleep(left.min(Duration::from_micros(50)));
             }
         }
@@ -638,6 +657,9 @@ impl Driver {
             (!r.armed, cancel, wakers)
         };
         if free {
+            // No receive: a cancel still queued for it (by `recv_stop`) is
+            // stale and would hit the key's next operation.
+            forget_cancel(&mut state.cancels, key);
             let slot = state.ops.try_remove(key);
             drop(state);
             drop(slot);
@@ -809,12 +831,20 @@ impl Driver {
                             if let Some(fd) = r.fd.take() {
                                 garbage.push(fd);
                             }
-                            if r.closed {
-                                drop(r);
-                                forget_cancel(&mut state.cancels, key);
-                                state.ops.remove(key);
-                                continue;
+                            // A cancel queued meanwhile targets a receive
+                            // that is over: it must not hit the receive
+                            // armed next under this key, nor (once the slot
+                            // is freed) another operation.
+                            let closed = r.closed;
+                            if !closed {
+                                wakers.append(&mut r.wakers);
                             }
+                            drop(r);
+                            forget_cancel(&mut state.cancels, key);
+                            if closed {
+                                state.ops.remove(key);
+                            }
+                            continue;
                         } else if r.unread() > recv::BACKLOG_LIMIT && !r.cancelling {
                             r.cancelling = true;
                             ring.cancel(key as u64);
@@ -1038,9 +1068,26 @@ impl Drop for EnterGuard {
 /// runtime has neither I/O nor time enabled.
 pub(crate) fn current() -> Option<Driver> {
     if let Ok(Some(d)) = CURRENT.try_with(|c| c.borrow().clone()) {
-        return Some(d);
+        // A driver created here for another runtime (this thread ran that
+        // runtime's `block_on` before) is not this runtime's: its backend
+        // and settings may differ. Entered drivers (a worker's, a
+        // current-thread runtime's) are always the right one.
+        let foreign = LAZY
+            .try_with(|l| {
+                l.borrow().as_ref().is_some_and(|(owner, lazy)| {
+                    Arc::ptr_eq(&lazy.inner, &d.inner)
+                        && crate::runtime::context::with_handle(|h| h.is_some_and(|h| !owner.is(h)))
+                })
+            })
+            .unwrap_or(false);
+        if !foreign {
+            return Some(d);
+        }
     }
-    let config = crate::runtime::context::with_handle(|h| h.and_then(super::config_of));
+    let (config, owner) = crate::runtime::context::with_handle(|h| {
+        h.and_then(|h| Some((super::config_of(h)?, LazyOwner::of(h))))
+    })
+    .unzip();
     let created = config.map(|config| Driver::new(config, true));
     // Kept so a timer or an I/O call can say why this thread has no driver
     // (the next call tries again).
@@ -1051,19 +1098,61 @@ pub(crate) fn current() -> Option<Driver> {
         };
     });
     let driver = created?.ok()?;
+    driver.inner.transient.store(true, Relaxed);
     // This thread waits in `park::current()` (block_on); let that parker
     // wait in the new driver and be woken through its eventfd.
     crate::scheduler::park::current()
         .0
         .parker
         .attach_io(driver.unparker());
-    CURRENT
-        .try_with(|c| *c.borrow_mut() = Some(driver.clone()))
+    // A driver created for an earlier runtime is let go: its streams keep
+    // it alive as long as they need it.
+    let previous = CURRENT
+        .try_with(|c| c.borrow_mut().replace(driver.clone()))
         .ok()?;
+    let earlier = LAZY
+        .try_with(|l| l.borrow_mut().replace((owner?, driver.clone())))
+        .ok()
+        .flatten();
+    drop((previous, earlier));
     Some(driver)
 }
 
+/// The runtime a lazily created driver belongs to. Weak, so a dropped
+/// runtime is not kept alive by a thread that once ran its `block_on`; the
+/// weak reference also keeps the address from being reused, so comparing
+/// addresses is exact.
+enum LazyOwner {
+    Multi(Weak<crate::scheduler::shared::Shared>),
+    Current(Weak<crate::scheduler::current_thread::CtShared>),
+}
+
+impl LazyOwner {
+    fn of(handle: &crate::runtime::handle::Handle) -> LazyOwner {
+        use crate::runtime::handle::Scheduler;
+        match &handle.inner {
+            Scheduler::MultiThread(s) => LazyOwner::Multi(Arc::downgrade(s)),
+            Scheduler::CurrentThread(s) => LazyOwner::Current(Arc::downgrade(s)),
+        }
+    }
+
+    fn is(&self, handle: &crate::runtime::handle::Handle) -> bool {
+        use crate::runtime::handle::Scheduler;
+        match (self, &handle.inner) {
+            (LazyOwner::Multi(w), Scheduler::MultiThread(s)) => {
+                std::ptr::eq(w.as_ptr(), Arc::as_ptr(s))
+            }
+            (LazyOwner::Current(w), Scheduler::CurrentThread(s)) => {
+                std::ptr::eq(w.as_ptr(), Arc::as_ptr(s))
+            }
+            _ => false,
+        }
+    }
+}
+
 thread_local! {
+    /// The driver [`current`] created on this thread, and for which runtime.
+    static LAZY: RefCell<Option<(LazyOwner, Driver)>> = const { RefCell::new(None) };
     /// Why the last attempt to create this thread's driver failed.
     static CREATE_FAILURE: RefCell<Option<(io::ErrorKind, String)>> = const { RefCell::new(None) };
 }
