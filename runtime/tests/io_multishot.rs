@@ -452,3 +452,83 @@ fn streams_used_in_block_on_keep_working_in_tasks_after() {
         }
     }
 }
+
+#[test]
+fn a_read_abandoned_in_block_on_does_not_strand_the_stream() {
+    // An `AsyncRead` wait started on the `block_on` thread and dropped (a
+    // timeout) stays with the stream; a task reading it afterwards must not
+    // wait on that thread's driver, which nobody turns any more.
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 2);
+        let (mut server, client) = rt.block_on(async {
+            let (mut server, client) = pair().await;
+            let mut b = [0u8; 8];
+            assert!(timeout(Duration::from_millis(10), server.read(&mut b))
+                .await
+                .is_err());
+            (server, Arc::new(client))
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let c = client.clone();
+            let w = numa_rt_runtime::spawn(async move {
+                sleep(Duration::from_millis(20)).await;
+                let (r, _) = c.write_all_owned(b"late".to_vec()).await;
+                r.unwrap();
+            });
+            let mut b = [0u8; 4];
+            let got = timeout(Duration::from_secs(5), server.read_exact(&mut b)).await;
+            w.await.unwrap();
+            let _ = tx.send(got.map(|r| r.map(|_| b)));
+        });
+        let got = rx.recv_timeout(Duration::from_secs(10)).expect("no report");
+        let got = got.unwrap_or_else(|_| panic!("{driver:?}: the read hung"));
+        assert_eq!(&got.unwrap(), b"late");
+    }
+}
+
+#[test]
+fn a_second_runtime_on_the_same_thread_gets_its_own_driver() {
+    // A thread that ran one runtime's `block_on` runs another's: a timer
+    // armed before any I/O must fire, and I/O must use the second
+    // runtime's driver.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let drivers = io_common::drivers();
+        for (first, second) in drivers
+            .iter()
+            .flat_map(|a| drivers.iter().map(move |b| (*a, *b)))
+        {
+            let rt1 = io_common::multi(first, 1);
+            rt1.block_on(async {
+                let (server, client) = pair().await;
+                let (r, _) = client.write_all_owned(vec![1]).await;
+                r.unwrap();
+                assert_eq!(read_n(&server, 1, 8).await, vec![1]);
+            });
+            let rt2 = io_common::multi(second, 1);
+            let backend = rt2.block_on(async {
+                // Armed before any I/O, awaited after it.
+                let mut tick = Box::pin(sleep(Duration::from_millis(30)));
+                let waker = io_common::noop_waker();
+                let first = tick
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(&waker));
+                assert!(first.is_pending());
+                let (server, client) = pair().await;
+                let (r, _) = client.write_all_owned(vec![2]).await;
+                r.unwrap();
+                assert_eq!(read_n(&server, 1, 8).await, vec![2]);
+                tick.await;
+                numa_rt_runtime::io::current_backend()
+            });
+            assert_eq!(backend, Some(io_common::backend_of(second)));
+            drop((rt1, rt2));
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("a block_on of the second runtime hung");
+}

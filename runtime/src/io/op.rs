@@ -159,6 +159,13 @@ impl Readiness {
         })
     }
 
+    /// Whether this wait is on a `block_on` thread's transient driver and
+    /// polled from another thread: that driver is turned only while its
+    /// thread blocks, so the wait may never end.
+    pub(crate) fn is_stranded(&self) -> bool {
+        self.driver.is_transient() && !self.driver.is_current()
+    }
+
     /// The ready events (`poll` bits), once there are some.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
         if self.done {
@@ -194,6 +201,11 @@ pub(crate) fn poll_io<R>(
     mut attempt: impl FnMut() -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
     loop {
+        if wait.as_ref().is_some_and(Readiness::is_stranded) {
+            // Started on a `block_on` thread's driver, which nobody turns
+            // now: wait again here (the attempt below checks readiness).
+            *wait = None;
+        }
         if let Some(w) = wait {
             let result = ready!(w.poll_ready(cx));
             *wait = None;

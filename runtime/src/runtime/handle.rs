@@ -203,7 +203,10 @@ impl Handle {
             panic!("{NESTED_BLOCK_ON}");
         };
         match &self.inner {
-            Scheduler::MultiThread(_) => block_on_thread(future),
+            Scheduler::MultiThread(_) => {
+                crate::io::driver::leave_foreign_driver();
+                block_on_thread(future)
+            }
             Scheduler::CurrentThread(shared) => shared.block_on(future),
         }
     }

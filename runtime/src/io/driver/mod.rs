@@ -247,7 +247,7 @@ impl Driver {
         })
     }
 
-    fn is_current(&self) -> bool {
+    pub(crate) fn is_current(&self) -> bool {
         CURRENT
             .try_with(|c| {
                 c.borrow()
@@ -1116,6 +1116,40 @@ pub(crate) fn current() -> Option<Driver> {
         .flatten();
     drop((previous, earlier));
     Some(driver)
+}
+
+/// Called as a multi-thread runtime's `block_on` starts on this thread:
+/// lets go of a transient driver this thread created for another runtime,
+/// so that nothing (a timer armed before the first I/O) lands on a driver
+/// this `block_on` will not turn. The next I/O or timer creates this
+/// runtime's own.
+pub(crate) fn leave_foreign_driver() {
+    let foreign = LAZY
+        .try_with(|l| {
+            let stale = l.borrow().as_ref().is_some_and(|(owner, _)| {
+                crate::runtime::context::with_handle(|h| h.is_some_and(|h| !owner.is(h)))
+            });
+            if stale {
+                l.borrow_mut().take()
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten();
+    if let Some((_, lazy)) = foreign {
+        let current = CURRENT.try_with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref()
+                .is_some_and(|d| Arc::ptr_eq(&d.inner, &lazy.inner))
+            {
+                c.take()
+            } else {
+                None
+            }
+        });
+        drop((current, lazy));
+    }
 }
 
 /// The runtime a lazily created driver belongs to. Weak, so a dropped
