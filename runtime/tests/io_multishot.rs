@@ -532,3 +532,33 @@ fn a_second_runtime_on_the_same_thread_gets_its_own_driver() {
     rx.recv_timeout(Duration::from_secs(30))
         .expect("a block_on of the second runtime hung");
 }
+
+#[test]
+fn io_after_block_on_returns_outside_a_runtime_is_an_error_not_a_hang() {
+    // The thread's `block_on` driver is turned only inside `block_on`: a
+    // read polled outside any runtime afterwards must say so rather than
+    // wait on it forever.
+    use std::task::Poll;
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 1);
+        let (server, _client) = rt.block_on(async {
+            let (server, client) = pair().await;
+            let (r, _) = client.write_all_owned(vec![1]).await;
+            r.unwrap();
+            assert_eq!(read_n(&server, 1, 8).await, vec![1]);
+            (server, client)
+        });
+        let mut read = Box::pin(server.read_owned(Vec::with_capacity(8)));
+        let waker = io_common::noop_waker();
+        match read
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+        {
+            Poll::Ready((Err(e), _)) => {
+                assert!(e.to_string().contains("runtime"), "{driver:?}: {e}")
+            }
+            Poll::Ready((Ok(n), _)) => panic!("{driver:?}: read {n} bytes that were never sent"),
+            Poll::Pending => panic!("{driver:?}: pending on a driver nobody turns"),
+        }
+    }
+}

@@ -1070,13 +1070,18 @@ pub(crate) fn current() -> Option<Driver> {
     if let Ok(Some(d)) = CURRENT.try_with(|c| c.borrow().clone()) {
         // A driver created here for another runtime (this thread ran that
         // runtime's `block_on` before) is not this runtime's: its backend
-        // and settings may differ. Entered drivers (a worker's, a
-        // current-thread runtime's) are always the right one.
+        // and settings may differ. Outside any runtime it is nobody's: it
+        // is turned only inside its `block_on`, so I/O waiting on it would
+        // hang (the caller reports the missing runtime instead). Entered
+        // drivers (a worker's, a current-thread runtime's) are always the
+        // right one.
         let foreign = LAZY
             .try_with(|l| {
                 l.borrow().as_ref().is_some_and(|(owner, lazy)| {
                     Arc::ptr_eq(&lazy.inner, &d.inner)
-                        && crate::runtime::context::with_handle(|h| h.is_some_and(|h| !owner.is(h)))
+                        && crate::runtime::context::with_handle(|h| {
+                            h.map_or(true, |h| !owner.is(h))
+                        })
                 })
             })
             .unwrap_or(false);
