@@ -562,3 +562,28 @@ fn io_after_block_on_returns_outside_a_runtime_is_an_error_not_a_hang() {
         }
     }
 }
+
+#[test]
+fn a_sleep_after_block_on_returns_outside_a_runtime_panics_clearly() {
+    // As with tokio, a timer polled outside any runtime panics with a
+    // message; it must not wait on the thread's `block_on` driver, which
+    // nobody turns once that `block_on` returned.
+    for driver in io_common::drivers() {
+        let rt = io_common::multi(driver, 1);
+        rt.block_on(sleep(Duration::from_millis(1)));
+        let outcome = std::panic::catch_unwind(|| {
+            let mut tick = Box::pin(sleep(Duration::from_millis(1)));
+            let waker = io_common::noop_waker();
+            tick.as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+                .is_pending()
+        });
+        let e = outcome.expect_err("polled outside a runtime without a panic");
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains("runtime"), "{driver:?}: {msg}");
+    }
+}

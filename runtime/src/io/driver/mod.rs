@@ -1238,7 +1238,9 @@ pub(crate) fn arm_timer(deadline: Instant, waker: &Waker) -> Option<Armed> {
         .try_with(|c| {
             c.borrow()
                 .as_ref()
-                .filter(|d| d.config().time)
+                // A `block_on` thread's transient driver goes the long
+                // way, which checks it belongs to the running runtime.
+                .filter(|d| d.config().time && !d.is_transient())
                 .map(|d| d.add_timer(deadline, waker))
         })
         .ok()
