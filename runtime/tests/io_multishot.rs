@@ -378,10 +378,7 @@ fn a_stream_closed_elsewhere_as_its_peer_resets_cancels_no_other_operation() {
                 // it may take the freed slot before the driver turns
                 // again).
                 let mut read = Box::pin(victim.read_owned(Vec::with_capacity(16)));
-                let waker = io_common::noop_waker();
-                let first = read
-                    .as_mut()
-                    .poll(&mut std::task::Context::from_waker(&waker));
+                let first = io_common::poll_once(read.as_mut());
                 assert!(matches!(first, Poll::Pending), "the FIFO was empty");
                 in_ring += 1;
                 for _ in 0..4 {
@@ -512,10 +509,7 @@ fn a_second_runtime_on_the_same_thread_gets_its_own_driver() {
             let backend = rt2.block_on(async {
                 // Armed before any I/O, awaited after it.
                 let mut tick = Box::pin(sleep(Duration::from_millis(30)));
-                let waker = io_common::noop_waker();
-                let first = tick
-                    .as_mut()
-                    .poll(&mut std::task::Context::from_waker(&waker));
+                let first = io_common::poll_once(tick.as_mut());
                 assert!(first.is_pending());
                 let (server, client) = pair().await;
                 let (r, _) = client.write_all_owned(vec![2]).await;
@@ -549,11 +543,7 @@ fn io_after_block_on_returns_outside_a_runtime_is_an_error_not_a_hang() {
             (server, client)
         });
         let mut read = Box::pin(server.read_owned(Vec::with_capacity(8)));
-        let waker = io_common::noop_waker();
-        match read
-            .as_mut()
-            .poll(&mut std::task::Context::from_waker(&waker))
-        {
+        match io_common::poll_once(read.as_mut()) {
             Poll::Ready((Err(e), _)) => {
                 assert!(e.to_string().contains("runtime"), "{driver:?}: {e}")
             }
@@ -573,10 +563,7 @@ fn a_sleep_after_block_on_returns_outside_a_runtime_panics_clearly() {
         rt.block_on(sleep(Duration::from_millis(1)));
         let outcome = std::panic::catch_unwind(|| {
             let mut tick = Box::pin(sleep(Duration::from_millis(1)));
-            let waker = io_common::noop_waker();
-            tick.as_mut()
-                .poll(&mut std::task::Context::from_waker(&waker))
-                .is_pending()
+            io_common::poll_once(tick.as_mut()).is_pending()
         });
         let e = outcome.expect_err("polled outside a runtime without a panic");
         let msg = e

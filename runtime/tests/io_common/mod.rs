@@ -73,6 +73,13 @@ pub fn backend_of(driver: IoDriver) -> Backend {
     }
 }
 
+/// Polls `fut` once with a waker that does nothing (to start an operation
+/// without waiting for it).
+pub fn poll_once<F: Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let waker = noop_waker();
+    fut.poll(&mut std::task::Context::from_waker(&waker))
+}
+
 /// A waker that does nothing (`Waker::noop` needs Rust 1.85; MSRV is 1.80).
 pub fn noop_waker() -> std::task::Waker {
     struct Noop;

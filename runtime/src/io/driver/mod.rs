@@ -120,7 +120,7 @@ pub(crate) struct Inner {
     /// Created for a multi-thread runtime's `block_on` thread, which turns
     /// it only while it blocks there: nothing that outlives one operation
     /// (a readiness registration, a multishot receive) may live on it.
-    transient: AtomicBool,
+    transient: bool,
 }
 
 /// Wakes a driver blocked in the kernel from another thread.
@@ -191,6 +191,16 @@ impl Driver {
     /// A driver for the calling thread. `single_issuer`: only this thread
     /// will ever submit (lets io_uring use its cheapest modes).
     pub(crate) fn new(config: IoConfig, single_issuer: bool) -> io::Result<Driver> {
+        Driver::build(config, single_issuer, false)
+    }
+
+    /// A driver for a multi-thread runtime's `block_on` thread (see
+    /// [`is_transient`](Self::is_transient)).
+    fn new_transient(config: IoConfig) -> io::Result<Driver> {
+        Driver::build(config, true, true)
+    }
+
+    fn build(config: IoConfig, single_issuer: bool, transient: bool) -> io::Result<Driver> {
         let wake = Unparker::new()?;
         let kernel = match config.backend {
             Backend::Uring => Kernel::Uring(uring::Ring::new(
@@ -211,7 +221,7 @@ impl Driver {
                 }),
                 wake,
                 closed: AtomicBool::new(false),
-                transient: AtomicBool::new(false),
+                transient,
             }),
         })
     }
@@ -225,7 +235,7 @@ impl Driver {
     /// the operation that made them, go to a worker's driver instead (the
     /// operations here wait the one-shot way).
     pub(crate) fn is_transient(&self) -> bool {
-        self.inner.transient.load(Relaxed)
+        self.inner.transient
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -1078,10 +1088,7 @@ pub(crate) fn current() -> Option<Driver> {
         let foreign = LAZY
             .try_with(|l| {
                 l.borrow().as_ref().is_some_and(|(owner, lazy)| {
-                    Arc::ptr_eq(&lazy.inner, &d.inner)
-                        && crate::runtime::context::with_handle(|h| {
-                            h.map_or(true, |h| !owner.is(h))
-                        })
+                    Arc::ptr_eq(&lazy.inner, &d.inner) && !owner.is_running()
                 })
             })
             .unwrap_or(false);
@@ -1093,7 +1100,7 @@ pub(crate) fn current() -> Option<Driver> {
         h.and_then(|h| Some((super::config_of(h)?, LazyOwner::of(h))))
     })
     .unzip();
-    let created = config.map(|config| Driver::new(config, true));
+    let created = config.map(Driver::new_transient);
     // Kept so a timer or an I/O call can say why this thread has no driver
     // (the next call tries again).
     let _ = CREATE_FAILURE.try_with(|f| {
@@ -1103,7 +1110,6 @@ pub(crate) fn current() -> Option<Driver> {
         };
     });
     let driver = created?.ok()?;
-    driver.inner.transient.store(true, Relaxed);
     // This thread waits in `park::current()` (block_on); let that parker
     // wait in the new driver and be woken through its eventfd.
     crate::scheduler::park::current()
@@ -1131,9 +1137,10 @@ pub(crate) fn current() -> Option<Driver> {
 pub(crate) fn leave_foreign_driver() {
     let foreign = LAZY
         .try_with(|l| {
-            let stale = l.borrow().as_ref().is_some_and(|(owner, _)| {
-                crate::runtime::context::with_handle(|h| h.is_some_and(|h| !owner.is(h)))
-            });
+            let stale = l
+                .borrow()
+                .as_ref()
+                .is_some_and(|(owner, _)| !owner.is_running());
             if stale {
                 l.borrow_mut().take()
             } else {
@@ -1173,6 +1180,11 @@ impl LazyOwner {
             Scheduler::MultiThread(s) => LazyOwner::Multi(Arc::downgrade(s)),
             Scheduler::CurrentThread(s) => LazyOwner::Current(Arc::downgrade(s)),
         }
+    }
+
+    /// Whether the runtime this thread is in (if any) is this one.
+    fn is_running(&self) -> bool {
+        crate::runtime::context::with_handle(|h| h.is_some_and(|h| self.is(h)))
     }
 
     fn is(&self, handle: &crate::runtime::handle::Handle) -> bool {
