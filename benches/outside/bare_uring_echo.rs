@@ -1,0 +1,262 @@
+//! A runtime-free io_uring echo server on one thread: the most an io_uring
+//! runtime could do here, to set `scripts/bench-echo`'s numbers against.
+//!
+//! No tasks, no wakers, no timers: a multishot accept, one multishot receive
+//! per connection into a provided-buffer ring (`SINGLE_ISSUER |
+//! DEFER_TASKRUN`), and each received piece sent back straight from its
+//! buffer, either by a `send` system call at once (`--send syscall`, the
+//! default, what numa_rt does) or by a `Send` ring operation submitted
+//! with the next wait (`--send ring`: no system call per message, the
+//! buffer returns to the ring when the send completes).
+//!
+//! Run: `cargo run --release --example bare_uring_echo -- --addr 127.0.0.1:7002 --send ring`
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::{cqueue, opcode, types, IoUring};
+
+const GROUP: u16 = 0;
+const BUFS: u16 = 1024;
+const BUF_SIZE: usize = 4096;
+
+const ACCEPT: u64 = 0;
+const RECV: u64 = 1;
+const SEND: u64 = 2;
+
+fn token(kind: u64, fd: RawFd, bid: u16) -> u64 {
+    kind | (u64::from(bid) << 8) | ((fd as u64) << 32)
+}
+
+fn untoken(t: u64) -> (u64, RawFd, u16) {
+    (t & 0xff, (t >> 32) as RawFd, ((t >> 8) & 0xffff) as u16)
+}
+
+/// The provided buffers: `BUFS` entries the kernel picks from.
+struct Buffers {
+    entries: *mut types::BufRingEntry,
+    memory: Vec<u8>,
+    tail: u16,
+    /// Per buffer: bytes received into it and bytes already sent back
+    /// (ring sends may come up short).
+    filled: Vec<(usize, usize)>,
+}
+
+impl Buffers {
+    fn register(ring: &IoUring) -> io::Result<Buffers> {
+        let layout = std::alloc::Layout::from_size_align(
+            usize::from(BUFS) * std::mem::size_of::<types::BufRingEntry>(),
+            4096,
+        )
+        .map_err(io::Error::other)?;
+        // SAFETY: a non-zero-sized layout; the allocation lives as long as
+        // the process (the ring is never torn down before exit).
+        let entries = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<types::BufRingEntry>();
+        if entries.is_null() {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
+        let mut bufs = Buffers {
+            entries,
+            memory: vec![0; usize::from(BUFS) * BUF_SIZE],
+            tail: 0,
+            filled: vec![(0, 0); usize::from(BUFS)],
+        };
+        for bid in 0..BUFS {
+            bufs.put(bid);
+        }
+        // SAFETY: `entries` holds `BUFS` entries and is never freed.
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(entries as u64, BUFS, GROUP, 0)?;
+        }
+        Ok(bufs)
+    }
+
+    fn addr(&self, bid: u16) -> *const u8 {
+        self.memory[usize::from(bid) * BUF_SIZE..].as_ptr()
+    }
+
+    fn put(&mut self, bid: u16) {
+        let addr = self.addr(bid) as u64;
+        // SAFETY: the index is below `BUFS`; the kernel reads entries only
+        // up to the published tail.
+        let entry = unsafe { &mut *self.entries.add(usize::from(self.tail & (BUFS - 1))) };
+        entry.set_addr(addr);
+        entry.set_len(BUF_SIZE as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the ring's tail is an aligned u16 the kernel reads
+        // atomically; the release store publishes the entry above.
+        let tail = unsafe { &*(types::BufRingEntry::tail(self.entries) as *const AtomicU16) };
+        tail.store(self.tail, Ordering::Release);
+    }
+}
+
+fn send_all(fd: RawFd, data: &[u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: sends from a live slice (the socket is blocking).
+        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: closes a descriptor this loop accepted and owns.
+    unsafe { libc::close(fd) };
+}
+
+fn run(addr: &str, ring_send: bool) -> io::Result<()> {
+    let listener = TcpListener::bind(addr)?;
+    println!("bare_uring_echo: listening on {}", listener.local_addr()?);
+    let mut ring: IoUring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(4096)?;
+    let mut bufs = Buffers::register(&ring)?;
+    let lfd = listener.as_raw_fd();
+    let push = |ring: &mut IoUring, e: io_uring::squeue::Entry| -> io::Result<()> {
+        // SAFETY: every pointer an entry carries (buffers) outlives it.
+        while unsafe { ring.submission().push(&e) }.is_err() {
+            ring.submit()?;
+        }
+        Ok(())
+    };
+    push(
+        &mut ring,
+        opcode::AcceptMulti::new(types::Fd(lfd))
+            .build()
+            .user_data(token(ACCEPT, lfd, 0)),
+    )?;
+    let mut done = Vec::new();
+    loop {
+        match ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        done.clear();
+        done.extend(
+            ring.completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(t, res, flags) in &done {
+            let (kind, fd, bid) = untoken(t);
+            match kind {
+                ACCEPT => {
+                    if res >= 0 {
+                        let one: libc::c_int = 1;
+                        // SAFETY: sets TCP_NODELAY from a live int.
+                        unsafe {
+                            libc::setsockopt(
+                                res,
+                                libc::IPPROTO_TCP,
+                                libc::TCP_NODELAY,
+                                (&one as *const libc::c_int).cast(),
+                                4,
+                            )
+                        };
+                        push(&mut ring, recv(res))?;
+                    }
+                    if !cqueue::more(flags) {
+                        push(
+                            &mut ring,
+                            opcode::AcceptMulti::new(types::Fd(lfd))
+                                .build()
+                                .user_data(token(ACCEPT, lfd, 0)),
+                        )?;
+                    }
+                }
+                RECV => {
+                    if res > 0 {
+                        let Some(bid) = cqueue::buffer_select(flags) else {
+                            continue;
+                        };
+                        let len = res as usize;
+                        if ring_send {
+                            bufs.filled[usize::from(bid)] = (len, 0);
+                            push(&mut ring, send(&bufs, fd, bid))?;
+                        } else {
+                            let data = &bufs.memory[usize::from(bid) * BUF_SIZE..][..len];
+                            let failed = send_all(fd, data).is_err();
+                            bufs.put(bid);
+                            if failed {
+                                close(fd);
+                                continue;
+                            }
+                        }
+                    }
+                    if res == 0 || (res < 0 && res != -libc::ENOBUFS) {
+                        close(fd);
+                    } else if !cqueue::more(flags) {
+                        push(&mut ring, recv(fd))?;
+                    }
+                }
+                SEND => {
+                    let (len, sent) = &mut bufs.filled[usize::from(bid)];
+                    if res > 0 {
+                        *sent += res as usize;
+                        if *sent < *len {
+                            // Short: send the rest.
+                            push(&mut ring, send(&bufs, fd, bid))?;
+                            continue;
+                        }
+                    }
+                    bufs.put(bid);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A ring send of what buffer `bid` holds and has not sent yet.
+fn send(bufs: &Buffers, fd: RawFd, bid: u16) -> io_uring::squeue::Entry {
+    let (len, sent) = bufs.filled[usize::from(bid)];
+    // SAFETY: `sent <= len <= BUF_SIZE`: inside the buffer.
+    let from = unsafe { bufs.addr(bid).add(sent) };
+    opcode::Send::new(types::Fd(fd), from, (len - sent) as u32)
+        .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+        .build()
+        .user_data(token(SEND, fd, bid))
+}
+
+fn recv(fd: RawFd) -> io_uring::squeue::Entry {
+    opcode::RecvMulti::new(types::Fd(fd), GROUP)
+        .build()
+        .user_data(token(RECV, fd, 0))
+}
+
+fn main() -> ExitCode {
+    let mut addr = "127.0.0.1:7002".to_string();
+    let mut ring_send = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--addr", Some(v)) => addr = v,
+            ("--send", Some(v)) if v == "ring" => ring_send = true,
+            ("--send", Some(v)) if v == "syscall" => ring_send = false,
+            // Accepted for scripts that pass the same flags to every server.
+            ("--workers", Some(_)) => {}
+            _ => {
+                eprintln!("usage: bare_uring_echo [--addr HOST:PORT] [--send syscall|ring]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&addr, ring_send) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bare_uring_echo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
