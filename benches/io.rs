@@ -3,6 +3,10 @@
 //! - `tcp_echo_1k`: 64 loopback connections, each doing 10 round trips of
 //!   1 KiB per iteration against an echo server in the same runtime
 //!   (numa_rt: owned-buffer ops; tokio: `AsyncReadExt`/`AsyncWriteExt`).
+//!   `bare_uring` is the ceiling: no runtime at all, `WORKERS` threads each
+//!   driving both ends of its share of the connections from its own
+//!   io_uring (multishot receives, `send` calls), as numa_rt's worker does
+//!   without tasks, wakers or queues.
 //! - `timer_sleep_many`: 10,000 tasks each sleeping 1 ms, all at once.
 //! - `timer_cancel_1k`: one task creates 1,000 sleeps of 30 s, polls each
 //!   once (pending) and drops it: the path of hyper's header-read timeout,
@@ -25,6 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+#[path = "outside/common/buf_ring.rs"]
+mod buf_ring;
 
 const WORKERS: usize = 2;
 const CONNECTIONS: usize = 64;
@@ -137,6 +144,153 @@ mod tokio_side {
     }
 }
 
+mod bare_side {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::{AsRawFd, RawFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Barrier;
+    use std::thread::JoinHandle;
+
+    use io_uring::{cqueue, opcode, types, IoUring};
+
+    use crate::buf_ring::{send_all, Buffers, GROUP};
+
+    /// `WORKERS` threads, each owning a ring and `CONNECTIONS / WORKERS`
+    /// connected pairs; an iteration runs every pair's round trips once.
+    pub struct Shards {
+        go: Arc<Barrier>,
+        done: Arc<Barrier>,
+        stop: Arc<AtomicBool>,
+        threads: Vec<JoinHandle<()>>,
+    }
+
+    impl Shards {
+        pub fn start() -> Shards {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let go = Arc::new(Barrier::new(WORKERS + 1));
+            let done = Arc::new(Barrier::new(WORKERS + 1));
+            let stop = Arc::new(AtomicBool::new(false));
+            let threads = (0..WORKERS)
+                .map(|_| {
+                    let pairs: Vec<_> = (0..CONNECTIONS / WORKERS)
+                        .map(|_| {
+                            let client = TcpStream::connect(addr).unwrap();
+                            let (server, _) = listener.accept().unwrap();
+                            client.set_nodelay(true).unwrap();
+                            server.set_nodelay(true).unwrap();
+                            (client, server)
+                        })
+                        .collect();
+                    let (go, done, stop) = (go.clone(), done.clone(), stop.clone());
+                    std::thread::spawn(move || shard(pairs, &go, &done, &stop))
+                })
+                .collect();
+            Shards {
+                go,
+                done,
+                stop,
+                threads,
+            }
+        }
+
+        pub fn iteration(&self) {
+            self.go.wait();
+            self.done.wait();
+        }
+    }
+
+    impl Drop for Shards {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Release);
+            self.go.wait();
+            for t in self.threads.drain(..) {
+                t.join().unwrap();
+            }
+        }
+    }
+
+    /// Token `2 * pair + side` (side 0: client end, 1: server end).
+    fn recv(fd: RawFd, token: u64) -> io_uring::squeue::Entry {
+        opcode::RecvMulti::new(types::Fd(fd), GROUP)
+            .build()
+            .user_data(token)
+    }
+
+    fn shard(pairs: Vec<(TcpStream, TcpStream)>, go: &Barrier, done: &Barrier, stop: &AtomicBool) {
+        let mut ring: IoUring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(1024)
+            .unwrap();
+        let mut bufs = Buffers::register(&ring).unwrap();
+        let fds: Vec<[RawFd; 2]> = pairs
+            .iter()
+            .map(|(c, s)| [c.as_raw_fd(), s.as_raw_fd()])
+            .collect();
+        for (i, pair) in fds.iter().enumerate() {
+            for (side, &fd) in pair.iter().enumerate() {
+                // SAFETY: the receive writes only into registered buffers.
+                unsafe { ring.submission().push(&recv(fd, (2 * i + side) as u64)) }.unwrap();
+            }
+        }
+        let out = [7u8; MSG];
+        let n = fds.len();
+        let (mut rounds, mut got) = (vec![0; n], vec![0; n]);
+        let mut cqes = Vec::new();
+        loop {
+            go.wait();
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            for (i, pair) in fds.iter().enumerate() {
+                (rounds[i], got[i]) = (0, 0);
+                send_all(pair[0], &out).unwrap();
+            }
+            let mut finished = 0;
+            while finished < n {
+                ring.submit_and_wait(1).unwrap();
+                cqes.clear();
+                cqes.extend(
+                    ring.completion()
+                        .map(|c| (c.user_data(), c.result(), c.flags())),
+                );
+                for &(token, res, flags) in &cqes {
+                    let (i, side) = (token as usize / 2, token as usize % 2);
+                    assert!(res > 0, "receive failed: {res}");
+                    let bid = cqueue::buffer_select(flags).unwrap();
+                    let len = res as usize;
+                    if side == 1 {
+                        send_all(fds[i][1], bufs.data(bid, len)).unwrap();
+                    } else {
+                        got[i] += len;
+                        if got[i] == MSG {
+                            got[i] = 0;
+                            rounds[i] += 1;
+                            if rounds[i] == ROUNDS {
+                                finished += 1;
+                            } else {
+                                send_all(fds[i][0], &out).unwrap();
+                            }
+                        }
+                    }
+                    bufs.put(bid);
+                    if !cqueue::more(flags) {
+                        let e = recv(fds[i][side], token);
+                        // SAFETY: as above.
+                        unsafe { ring.submission().push(&e) }.unwrap();
+                    }
+                }
+            }
+            done.wait();
+        }
+        // The ring (and its receives) goes before the buffers they fill.
+        drop(ring);
+        drop(bufs);
+    }
+}
+
 fn tcp_echo_1k(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_echo_1k");
     g.throughput(criterion::Throughput::Elements(
@@ -194,6 +348,11 @@ fn tcp_echo_1k(c: &mut Criterion) {
             })
         })
     });
+    drop(conns);
+    drop(rt);
+
+    let shards = bare_side::Shards::start();
+    g.bench_function("bare_uring", |b| b.iter(|| shards.iteration()));
     g.finish();
 }
 

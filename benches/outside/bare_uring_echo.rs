@@ -15,13 +15,13 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::{cqueue, opcode, types, IoUring};
 
-const GROUP: u16 = 0;
-const BUFS: u16 = 1024;
-const BUF_SIZE: usize = 4096;
+#[path = "common/buf_ring.rs"]
+mod buf_ring;
+
+use buf_ring::{send_all, Buffers, BUFS, GROUP};
 
 const ACCEPT: u64 = 0;
 const RECV: u64 = 1;
@@ -33,80 +33,6 @@ fn token(kind: u64, fd: RawFd, bid: u16) -> u64 {
 
 fn untoken(t: u64) -> (u64, RawFd, u16) {
     (t & 0xff, (t >> 32) as RawFd, ((t >> 8) & 0xffff) as u16)
-}
-
-/// The provided buffers: `BUFS` entries the kernel picks from.
-struct Buffers {
-    entries: *mut types::BufRingEntry,
-    memory: Vec<u8>,
-    tail: u16,
-    /// Per buffer: bytes received into it and bytes already sent back
-    /// (ring sends may come up short).
-    filled: Vec<(usize, usize)>,
-}
-
-impl Buffers {
-    fn register(ring: &IoUring) -> io::Result<Buffers> {
-        let layout = std::alloc::Layout::from_size_align(
-            usize::from(BUFS) * std::mem::size_of::<types::BufRingEntry>(),
-            4096,
-        )
-        .map_err(io::Error::other)?;
-        // SAFETY: a non-zero-sized layout; the allocation lives as long as
-        // the process (the ring is never torn down before exit).
-        let entries = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<types::BufRingEntry>();
-        if entries.is_null() {
-            return Err(io::ErrorKind::OutOfMemory.into());
-        }
-        let mut bufs = Buffers {
-            entries,
-            memory: vec![0; usize::from(BUFS) * BUF_SIZE],
-            tail: 0,
-            filled: vec![(0, 0); usize::from(BUFS)],
-        };
-        for bid in 0..BUFS {
-            bufs.put(bid);
-        }
-        // SAFETY: `entries` holds `BUFS` entries and is never freed.
-        unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(entries as u64, BUFS, GROUP, 0)?;
-        }
-        Ok(bufs)
-    }
-
-    fn addr(&self, bid: u16) -> *const u8 {
-        self.memory[usize::from(bid) * BUF_SIZE..].as_ptr()
-    }
-
-    fn put(&mut self, bid: u16) {
-        let addr = self.addr(bid) as u64;
-        // SAFETY: the index is below `BUFS`; the kernel reads entries only
-        // up to the published tail.
-        let entry = unsafe { &mut *self.entries.add(usize::from(self.tail & (BUFS - 1))) };
-        entry.set_addr(addr);
-        entry.set_len(BUF_SIZE as u32);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-        // SAFETY: the ring's tail is an aligned u16 the kernel reads
-        // atomically; the release store publishes the entry above.
-        let tail = unsafe { &*(types::BufRingEntry::tail(self.entries) as *const AtomicU16) };
-        tail.store(self.tail, Ordering::Release);
-    }
-}
-
-fn send_all(fd: RawFd, data: &[u8]) -> io::Result<()> {
-    let mut done = 0;
-    while done < data.len() {
-        let rest = &data[done..];
-        // SAFETY: sends from a live slice (the socket is blocking).
-        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        done += n as usize;
-    }
-    Ok(())
 }
 
 fn close(fd: RawFd) {
@@ -122,6 +48,9 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
         .setup_defer_taskrun()
         .build(4096)?;
     let mut bufs = Buffers::register(&ring)?;
+    // Per buffer: bytes received into it and bytes already sent back (ring
+    // sends may come up short).
+    let mut filled = vec![(0usize, 0usize); usize::from(BUFS)];
     let lfd = listener.as_raw_fd();
     let push = |ring: &mut IoUring, e: io_uring::squeue::Entry| -> io::Result<()> {
         // SAFETY: every pointer an entry carries (buffers) outlives it.
@@ -182,11 +111,10 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
                         };
                         let len = res as usize;
                         if ring_send {
-                            bufs.filled[usize::from(bid)] = (len, 0);
-                            push(&mut ring, send(&bufs, fd, bid))?;
+                            filled[usize::from(bid)] = (len, 0);
+                            push(&mut ring, send(&bufs, filled[usize::from(bid)], fd, bid))?;
                         } else {
-                            let data = &bufs.memory[usize::from(bid) * BUF_SIZE..][..len];
-                            let failed = send_all(fd, data).is_err();
+                            let failed = send_all(fd, bufs.data(bid, len)).is_err();
                             bufs.put(bid);
                             if failed {
                                 close(fd);
@@ -201,12 +129,13 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
                     }
                 }
                 SEND => {
-                    let (len, sent) = &mut bufs.filled[usize::from(bid)];
+                    let (len, sent) = &mut filled[usize::from(bid)];
                     if res > 0 {
                         *sent += res as usize;
                         if *sent < *len {
                             // Short: send the rest.
-                            push(&mut ring, send(&bufs, fd, bid))?;
+                            let rest = (*len, *sent);
+                            push(&mut ring, send(&bufs, rest, fd, bid))?;
                             continue;
                         }
                     }
@@ -218,9 +147,14 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
     }
 }
 
-/// A ring send of what buffer `bid` holds and has not sent yet.
-fn send(bufs: &Buffers, fd: RawFd, bid: u16) -> io_uring::squeue::Entry {
-    let (len, sent) = bufs.filled[usize::from(bid)];
+/// A ring send of what buffer `bid` holds (`len` bytes) and has not sent
+/// yet (the first `sent`).
+fn send(
+    bufs: &Buffers,
+    (len, sent): (usize, usize),
+    fd: RawFd,
+    bid: u16,
+) -> io_uring::squeue::Entry {
     // SAFETY: `sent <= len <= BUF_SIZE`: inside the buffer.
     let from = unsafe { bufs.addr(bid).add(sent) };
     opcode::Send::new(types::Fd(fd), from, (len - sent) as u32)
