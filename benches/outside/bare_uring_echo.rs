@@ -59,12 +59,7 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
         }
         Ok(())
     };
-    push(
-        &mut ring,
-        opcode::AcceptMulti::new(types::Fd(lfd))
-            .build()
-            .user_data(token(ACCEPT, lfd, 0)),
-    )?;
+    push(&mut ring, accept(lfd))?;
     let mut done = Vec::new();
     loop {
         match ring.submit_and_wait(1) {
@@ -96,12 +91,7 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
                         push(&mut ring, recv(res))?;
                     }
                     if !cqueue::more(flags) {
-                        push(
-                            &mut ring,
-                            opcode::AcceptMulti::new(types::Fd(lfd))
-                                .build()
-                                .user_data(token(ACCEPT, lfd, 0)),
-                        )?;
+                        push(&mut ring, accept(lfd))?;
                     }
                 }
                 RECV => {
@@ -161,6 +151,12 @@ fn send(
         .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
         .build()
         .user_data(token(SEND, fd, bid))
+}
+
+fn accept(listener: RawFd) -> io_uring::squeue::Entry {
+    opcode::AcceptMulti::new(types::Fd(listener))
+        .build()
+        .user_data(token(ACCEPT, listener, 0))
 }
 
 fn recv(fd: RawFd) -> io_uring::squeue::Entry {
