@@ -1,0 +1,308 @@
+//! hyper's HTTP/1.1 "Hello, World!" service on the least a runtime can be:
+//! one thread, one edge-triggered epoll loop, a task per connection in a
+//! slab, wakers that push the task's index on a queue. No timers (hyper's
+//! header-read timeout is not armed, where numa_rt's and tokio's servers
+//! arm it), no work stealing, no cross-thread anything: the ceiling
+//! `scripts/bench-http --ceiling` measures the runtimes against.
+//!
+//! Reads and writes are the ones tokio makes (a short read means drained,
+//! so no read ends in `EAGAIN` on the hot path; vectored writes).
+//!
+//! Run: `cargo run --release --example bare_http -- --addr 127.0.0.1:8082`
+
+use std::cell::{Cell, RefCell};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const LISTENER: u64 = u64::MAX;
+
+async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    ))))
+}
+
+/// What the loop and a connection's task share: read readiness and
+/// wakers (writes are always tried: the send buffer is rarely full).
+struct Readiness {
+    readable: Cell<bool>,
+    reader: RefCell<Option<Waker>>,
+    writer: RefCell<Option<Waker>>,
+}
+
+impl Readiness {
+    /// A new socket: tried at once (its registration reports what was
+    /// already there, too).
+    fn new() -> Readiness {
+        Readiness {
+            readable: Cell::new(true),
+            reader: RefCell::new(None),
+            writer: RefCell::new(None),
+        }
+    }
+
+    fn wait(slot: &RefCell<Option<Waker>>, cx: &Context<'_>) {
+        let mut w = slot.borrow_mut();
+        if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *w = Some(cx.waker().clone());
+        }
+    }
+
+    fn wake(slot: &RefCell<Option<Waker>>) {
+        if let Some(w) = slot.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    ready: Rc<Readiness>,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.ready.readable.get() {
+            Readiness::wait(&this.ready.reader, cx);
+            return Poll::Pending;
+        }
+        let room = buf.initialize_unfilled();
+        let want = room.len();
+        match this.stream.read(room) {
+            Ok(n) => {
+                if n > 0 && n < want {
+                    // Short: drained, the next edge brings more.
+                    this.ready.readable.set(false);
+                }
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                this.ready.readable.set(false);
+                Readiness::wait(&this.ready.reader, cx);
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Conn {
+    fn poll_io(&mut self, cx: &Context<'_>, r: io::Result<usize>) -> Poll<io::Result<usize>> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Readiness::wait(&self.ready.writer, cx);
+                Poll::Pending
+            }
+            r => Poll::Ready(r),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = this.stream.write(data);
+        this.poll_io(cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = this.stream.write_vectored(bufs);
+        this.poll_io(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.stream.shutdown(std::net::Shutdown::Write))
+    }
+}
+
+/// A task's waker: queues the task's index for the loop.
+struct TaskWaker {
+    index: usize,
+    queue: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(self.index);
+        }
+    }
+}
+
+struct Task {
+    future: Pin<Box<dyn Future<Output = ()>>>,
+    waker: Waker,
+    ready: Rc<Readiness>,
+}
+
+fn register(ep: RawFd, fd: RawFd, events: i32, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (events | libc::EPOLLET) as u32,
+        u64: token,
+    };
+    // SAFETY: registers a live descriptor with a live epoll instance.
+    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn run(addr: &str) -> io::Result<()> {
+    let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    println!("bare_http: listening on http://{}", listener.local_addr()?);
+    // SAFETY: plain system call; the result is checked.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    register(ep, listener.as_raw_fd(), libc::EPOLLIN, LISTENER)?;
+    let queue = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks: Vec<Option<Task>> = Vec::new();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut ready = Vec::new();
+    loop {
+        if let Ok(mut q) = queue.lock() {
+            std::mem::swap(&mut *q, &mut ready);
+        }
+        if ready.is_empty() {
+            // SAFETY: `events` has room for the count passed.
+            let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for ev in &events[..n as usize] {
+                if ev.u64 == LISTENER {
+                    while let Ok((stream, _)) = listener.accept() {
+                        stream.set_nonblocking(true)?;
+                        stream.set_nodelay(true)?;
+                        let index = tasks.iter().position(Option::is_none).unwrap_or_else(|| {
+                            tasks.push(None);
+                            tasks.len() - 1
+                        });
+                        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP;
+                        register(ep, stream.as_raw_fd(), events, index as u64)?;
+                        let conn_ready = Rc::new(Readiness::new());
+                        let conn = Conn {
+                            stream,
+                            ready: conn_ready.clone(),
+                        };
+                        let serve = http1::Builder::new()
+                            .serve_connection(TokioIo::new(conn), service_fn(hello));
+                        tasks[index] = Some(Task {
+                            future: Box::pin(async move {
+                                let _ = serve.await;
+                            }),
+                            waker: Waker::from(Arc::new(TaskWaker {
+                                index,
+                                queue: queue.clone(),
+                            })),
+                            ready: conn_ready,
+                        });
+                        ready.push(index);
+                    }
+                    continue;
+                }
+                let Some(Some(task)) = tasks.get(ev.u64 as usize) else {
+                    continue;
+                };
+                let flags = ev.events as i32;
+                if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0
+                {
+                    task.ready.readable.set(true);
+                    Readiness::wake(&task.ready.reader);
+                }
+                if flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                    Readiness::wake(&task.ready.writer);
+                }
+            }
+            if let Ok(mut q) = queue.lock() {
+                ready.append(&mut q);
+            }
+        }
+        for index in ready.drain(..) {
+            let Some(Some(task)) = tasks.get_mut(index) else {
+                continue;
+            };
+            let Task { future, waker, .. } = task;
+            if future
+                .as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_ready()
+            {
+                // Dropping the task closes its socket, which leaves epoll.
+                tasks[index] = None;
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut addr = "127.0.0.1:8082".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--addr", Some(v)) => addr = v,
+            // Accepted for scripts that pass the same flags to every server.
+            ("--workers", Some(_)) => {}
+            _ => {
+                eprintln!("usage: bare_http [--addr HOST:PORT]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&addr) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bare_http: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
