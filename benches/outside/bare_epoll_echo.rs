@@ -11,22 +11,16 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 
-const LISTENER: u64 = u64::MAX;
+#[path = "common/bare_epoll.rs"]
+mod bare_epoll;
 
-fn ctl_add(ep: RawFd, fd: RawFd, token: u64) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-        u64: token,
-    };
-    // SAFETY: registers a live descriptor with a live epoll instance.
-    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
+use bare_epoll::Epoll;
+
+const LISTENER: u64 = u64::MAX;
+const EVENTS: i32 = libc::EPOLLIN | libc::EPOLLRDHUP;
 
 /// Reads until the socket is drained, echoing each piece; `Ok(false)`
 /// when the connection is over.
@@ -60,27 +54,15 @@ fn run(addr: &str) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     println!("bare_epoll_echo: listening on {}", listener.local_addr()?);
-    // SAFETY: plain system call; the result is checked.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    ctl_add(ep, listener.as_raw_fd(), LISTENER)?;
+    let mut ep = Epoll::new()?;
+    ep.add(listener.as_raw_fd(), EVENTS, LISTENER)?;
     let mut conns: Vec<Option<TcpStream>> = Vec::new();
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut buf = vec![0u8; 4096];
+    let mut ready = Vec::new();
     loop {
-        // SAFETY: `events` has room for the count passed.
-        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for ev in &events[..n as usize] {
-            let token = ev.u64;
+        ready.clear();
+        ready.extend(ep.wait()?.map(|(token, _)| token));
+        for &token in &ready {
             if token == LISTENER {
                 while let Ok((s, _)) = listener.accept() {
                     s.set_nonblocking(true)?;
@@ -89,7 +71,7 @@ fn run(addr: &str) -> io::Result<()> {
                         conns.push(None);
                         conns.len() - 1
                     });
-                    ctl_add(ep, s.as_raw_fd(), slot as u64)?;
+                    ep.add(s.as_raw_fd(), EVENTS, slot as u64)?;
                     conns[slot] = Some(s);
                 }
                 continue;
@@ -108,24 +90,5 @@ fn run(addr: &str) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let mut addr = "127.0.0.1:7003".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--addr", Some(v)) => addr = v,
-            // Accepted for scripts that pass the same flags to every server.
-            ("--workers", Some(_)) => {}
-            _ => {
-                eprintln!("usage: bare_epoll_echo [--addr HOST:PORT]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match run(&addr) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bare_epoll_echo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bare_epoll::main_with("bare_epoll_echo", "127.0.0.1:7003", run)
 }

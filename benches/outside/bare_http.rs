@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -29,6 +29,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+#[path = "common/bare_epoll.rs"]
+mod bare_epoll;
+
+use bare_epoll::Epoll;
 
 const LISTENER: u64 = u64::MAX;
 
@@ -178,48 +183,25 @@ struct Task {
     ready: Rc<Readiness>,
 }
 
-fn register(ep: RawFd, fd: RawFd, events: i32, token: u64) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events: (events | libc::EPOLLET) as u32,
-        u64: token,
-    };
-    // SAFETY: registers a live descriptor with a live epoll instance.
-    if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn run(addr: &str) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     println!("bare_http: listening on http://{}", listener.local_addr()?);
-    // SAFETY: plain system call; the result is checked.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    register(ep, listener.as_raw_fd(), libc::EPOLLIN, LISTENER)?;
+    let mut ep = Epoll::new()?;
+    ep.add(listener.as_raw_fd(), libc::EPOLLIN, LISTENER)?;
     let queue = Arc::new(Mutex::new(Vec::new()));
     let mut tasks: Vec<Option<Task>> = Vec::new();
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut ready = Vec::new();
+    let mut events = Vec::new();
     loop {
         if let Ok(mut q) = queue.lock() {
             std::mem::swap(&mut *q, &mut ready);
         }
         if ready.is_empty() {
-            // SAFETY: `events` has room for the count passed.
-            let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            for ev in &events[..n as usize] {
-                if ev.u64 == LISTENER {
+            events.clear();
+            events.extend(ep.wait()?);
+            for &(token, flags) in &events {
+                if token == LISTENER {
                     while let Ok((stream, _)) = listener.accept() {
                         stream.set_nonblocking(true)?;
                         stream.set_nodelay(true)?;
@@ -227,8 +209,8 @@ fn run(addr: &str) -> io::Result<()> {
                             tasks.push(None);
                             tasks.len() - 1
                         });
-                        let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP;
-                        register(ep, stream.as_raw_fd(), events, index as u64)?;
+                        let interest = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP;
+                        ep.add(stream.as_raw_fd(), interest, index as u64)?;
                         let conn_ready = Rc::new(Readiness::new());
                         let conn = Conn {
                             stream,
@@ -250,10 +232,9 @@ fn run(addr: &str) -> io::Result<()> {
                     }
                     continue;
                 }
-                let Some(Some(task)) = tasks.get(ev.u64 as usize) else {
+                let Some(Some(task)) = tasks.get(token as usize) else {
                     continue;
                 };
-                let flags = ev.events as i32;
                 if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0
                 {
                     task.ready.readable.set(true);
@@ -285,24 +266,5 @@ fn run(addr: &str) -> io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let mut addr = "127.0.0.1:8082".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--addr", Some(v)) => addr = v,
-            // Accepted for scripts that pass the same flags to every server.
-            ("--workers", Some(_)) => {}
-            _ => {
-                eprintln!("usage: bare_http [--addr HOST:PORT]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match run(&addr) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bare_http: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bare_epoll::main_with("bare_http", "127.0.0.1:8082", run)
 }
