@@ -148,77 +148,100 @@ mod bare_side {
     use super::*;
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::{AsRawFd, RawFd};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Barrier;
+    use std::sync::mpsc::{channel, Receiver, Sender};
     use std::thread::JoinHandle;
 
     use io_uring::{cqueue, opcode, types, IoUring};
 
     use crate::buf_ring::{send_all, Buffers, GROUP};
 
-    /// `WORKERS` threads, each owning a ring and `CONNECTIONS / WORKERS`
-    /// connected pairs; an iteration runs every pair's round trips once.
-    pub struct Shards {
-        go: Arc<Barrier>,
-        done: Arc<Barrier>,
-        stop: Arc<AtomicBool>,
-        threads: Vec<JoinHandle<()>>,
+    /// One thread: it owns a ring and its share of the connected pairs.
+    struct Shard {
+        /// One message per iteration to run; dropped to stop the thread.
+        go: Option<Sender<()>>,
+        /// `Ok` once set up and after each iteration; closed if the thread
+        /// died, so a failure ends the run instead of hanging it.
+        done: Receiver<Result<(), String>>,
+        thread: Option<JoinHandle<()>>,
     }
 
+    /// `WORKERS` threads, each owning a ring and `CONNECTIONS / WORKERS`
+    /// connected pairs; an iteration runs every pair's round trips once.
+    pub struct Shards(Vec<Shard>);
+
     impl Shards {
-        /// `None` (with the reason printed) where this process cannot set
-        /// up such a ring: the contender is skipped.
+        /// Connects the pairs and starts the threads; `None` (with the
+        /// reason printed) where they cannot set up their rings: the
+        /// contender is skipped.
         pub fn start() -> Option<Shards> {
-            if let Err(e) = IoUring::<io_uring::squeue::Entry>::builder()
-                .setup_single_issuer()
-                .setup_defer_taskrun()
-                .build(8)
-            {
-                eprintln!(
-                    "tcp_echo_1k/bare_uring skipped: no io_uring with DEFER_TASKRUN here ({e})"
-                );
-                return None;
-            }
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let go = Arc::new(Barrier::new(WORKERS + 1));
-            let done = Arc::new(Barrier::new(WORKERS + 1));
-            let stop = Arc::new(AtomicBool::new(false));
-            let threads = (0..WORKERS)
-                .map(|_| {
-                    let pairs: Vec<_> = (0..CONNECTIONS / WORKERS)
-                        .map(|_| {
-                            let client = TcpStream::connect(addr).unwrap();
-                            let (server, _) = listener.accept().unwrap();
-                            client.set_nodelay(true).unwrap();
-                            server.set_nodelay(true).unwrap();
-                            (client, server)
-                        })
-                        .collect();
-                    let (go, done, stop) = (go.clone(), done.clone(), stop.clone());
-                    std::thread::spawn(move || shard(pairs, &go, &done, &stop))
-                })
-                .collect();
-            Some(Shards {
-                go,
-                done,
-                stop,
-                threads,
-            })
+            let shards = Shards(
+                (0..WORKERS)
+                    .map(|_| {
+                        let pairs: Vec<_> = (0..CONNECTIONS / WORKERS)
+                            .map(|_| {
+                                let client = TcpStream::connect(addr).unwrap();
+                                let (server, _) = listener.accept().unwrap();
+                                client.set_nodelay(true).unwrap();
+                                server.set_nodelay(true).unwrap();
+                                (client, server)
+                            })
+                            .collect();
+                        let (go, go_rx) = channel();
+                        let (done_tx, done) = channel();
+                        let thread = std::thread::spawn(move || shard(pairs, &go_rx, &done_tx));
+                        Shard {
+                            go: Some(go),
+                            done,
+                            thread: Some(thread),
+                        }
+                    })
+                    .collect(),
+            );
+            for s in &shards.0 {
+                match s.done.recv() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        eprintln!("tcp_echo_1k/bare_uring skipped: {e}");
+                        return None;
+                    }
+                    Err(_) => {
+                        eprintln!("tcp_echo_1k/bare_uring skipped: a thread died setting up");
+                        return None;
+                    }
+                }
+            }
+            Some(shards)
         }
 
+        /// Runs every pair's round trips once, on all threads at once.
         pub fn iteration(&self) {
-            self.go.wait();
-            self.done.wait();
+            for s in &self.0 {
+                if let Some(go) = &s.go {
+                    // A dead thread shows at its `done` below.
+                    let _ = go.send(());
+                }
+            }
+            for s in &self.0 {
+                match s.done.recv() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => panic!("bare_uring: {e}"),
+                    Err(_) => panic!("bare_uring: a thread died"),
+                }
+            }
         }
     }
 
     impl Drop for Shards {
         fn drop(&mut self) {
-            self.stop.store(true, Ordering::Release);
-            self.go.wait();
-            for t in self.threads.drain(..) {
-                t.join().unwrap();
+            for s in &mut self.0 {
+                s.go = None;
+            }
+            for s in &mut self.0 {
+                if let Some(t) = s.thread.take() {
+                    let _ = t.join();
+                }
             }
         }
     }
@@ -230,32 +253,45 @@ mod bare_side {
             .user_data(token)
     }
 
-    fn shard(pairs: Vec<(TcpStream, TcpStream)>, go: &Barrier, done: &Barrier, stop: &AtomicBool) {
+    /// The ring, its buffers and every socket's multishot receive.
+    fn set_up(fds: &[[RawFd; 2]]) -> std::io::Result<(IoUring, Buffers)> {
         let mut ring: IoUring = IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
-            .build(1024)
-            .unwrap();
-        let mut bufs = Buffers::register(&ring).unwrap();
+            .build(1024)?;
+        let bufs = Buffers::register(&ring)?;
+        for (i, pair) in fds.iter().enumerate() {
+            for (side, &fd) in pair.iter().enumerate() {
+                // SAFETY: the receive writes only into registered buffers.
+                unsafe { ring.submission().push(&recv(fd, (2 * i + side) as u64)) }
+                    .map_err(std::io::Error::other)?;
+            }
+        }
+        Ok((ring, bufs))
+    }
+
+    fn shard(
+        pairs: Vec<(TcpStream, TcpStream)>,
+        go: &Receiver<()>,
+        done: &Sender<Result<(), String>>,
+    ) {
         let fds: Vec<[RawFd; 2]> = pairs
             .iter()
             .map(|(c, s)| [c.as_raw_fd(), s.as_raw_fd()])
             .collect();
-        for (i, pair) in fds.iter().enumerate() {
-            for (side, &fd) in pair.iter().enumerate() {
-                // SAFETY: the receive writes only into registered buffers.
-                unsafe { ring.submission().push(&recv(fd, (2 * i + side) as u64)) }.unwrap();
+        let (mut ring, mut bufs) = match set_up(&fds) {
+            Ok(set) => set,
+            Err(e) => {
+                let _ = done.send(Err(format!("no io_uring with DEFER_TASKRUN here ({e})")));
+                return;
             }
-        }
+        };
+        let _ = done.send(Ok(()));
         let out = [7u8; MSG];
         let n = fds.len();
         let (mut rounds, mut got) = (vec![0; n], vec![0; n]);
         let mut cqes = Vec::new();
-        loop {
-            go.wait();
-            if stop.load(Ordering::Acquire) {
-                break;
-            }
+        while go.recv().is_ok() {
             for (i, pair) in fds.iter().enumerate() {
                 (rounds[i], got[i]) = (0, 0);
                 send_all(pair[0], &out).unwrap();
@@ -290,16 +326,18 @@ mod bare_side {
                     bufs.put(bid);
                     if !cqueue::more(flags) {
                         let e = recv(fds[i][side], token);
-                        // SAFETY: as above.
+                        // SAFETY: as in `set_up`.
                         unsafe { ring.submission().push(&e) }.unwrap();
                     }
                 }
             }
-            done.wait();
+            if done.send(Ok(())).is_err() {
+                break;
+            }
         }
-        // The ring (and its receives) goes before the buffers they fill.
+        // The ring goes before the sockets; the buffers are never freed.
         drop(ring);
-        drop(bufs);
+        drop(pairs);
     }
 }
 

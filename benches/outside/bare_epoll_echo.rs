@@ -23,8 +23,9 @@ const LISTENER: u64 = u64::MAX;
 const EVENTS: i32 = libc::EPOLLIN | libc::EPOLLRDHUP;
 
 /// Reads until the socket is drained, echoing each piece; `Ok(false)`
-/// when the connection is over.
-fn serve(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
+/// when the connection is over. `closing`: the event said the peer closed,
+/// so read on to the end (no further edge will come).
+fn serve(stream: &mut TcpStream, buf: &mut [u8], closing: bool) -> io::Result<bool> {
     loop {
         match stream.read(buf) {
             Ok(0) => return Ok(false),
@@ -37,7 +38,7 @@ fn serve(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<bool> {
                         Err(e) => return Err(e),
                     }
                 }
-                if n < buf.len() {
+                if n < buf.len() && !closing {
                     // A short read drained the socket (edge-triggered: the
                     // next event comes with new data).
                     return Ok(true);
@@ -61,8 +62,8 @@ fn run(addr: &str) -> io::Result<()> {
     let mut ready = Vec::new();
     loop {
         ready.clear();
-        ready.extend(ep.wait()?.map(|(token, _)| token));
-        for &token in &ready {
+        ready.extend(ep.wait()?);
+        for &(token, flags) in &ready {
             if token == LISTENER {
                 while let Ok((s, _)) = listener.accept() {
                     s.set_nonblocking(true)?;
@@ -78,7 +79,10 @@ fn run(addr: &str) -> io::Result<()> {
             }
             let slot = token as usize;
             let open = match conns.get_mut(slot).and_then(Option::as_mut) {
-                Some(s) => serve(s, &mut buf).unwrap_or(false),
+                Some(s) => {
+                    let closing = flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0;
+                    serve(s, &mut buf, closing).unwrap_or(false)
+                }
                 None => continue,
             };
             if !open {

@@ -104,12 +104,12 @@ fn run(addr: &str, ring_send: bool) -> io::Result<()> {
                             filled[usize::from(bid)] = (len, 0);
                             push(&mut ring, send(&bufs, filled[usize::from(bid)], fd, bid))?;
                         } else {
-                            let failed = send_all(fd, bufs.data(bid, len)).is_err();
-                            bufs.put(bid);
-                            if failed {
-                                close(fd);
-                                continue;
+                            if send_all(fd, bufs.data(bid, len)).is_err() {
+                                // The receive's last completion closes it.
+                                // SAFETY: a descriptor this loop owns.
+                                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
                             }
+                            bufs.put(bid);
                         }
                     }
                     if res == 0 || (res < 0 && res != -libc::ENOBUFS) {
@@ -146,7 +146,7 @@ fn send(
     bid: u16,
 ) -> io_uring::squeue::Entry {
     // SAFETY: `sent <= len <= BUF_SIZE`: inside the buffer.
-    let from = unsafe { bufs.addr(bid).add(sent) };
+    let from = unsafe { bufs.addr(bid).add(sent) }.cast_const();
     opcode::Send::new(types::Fd(fd), from, (len - sent) as u32)
         .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
         .build()

@@ -39,6 +39,8 @@ fn sleep_until_past_deadline_is_ready() {
     on_all(|| async {
         // Done at once, or at the driver's next turn when its last clock
         // reading is older than the deadline (valgrind): never a real wait.
+        // (Readiness at the first poll against a known clock reading is
+        // the unit tests' in src/time/sleep.rs.)
         let start = Instant::now();
         sleep_until(start - Duration::from_millis(5)).await;
         sleep(Duration::ZERO).await;

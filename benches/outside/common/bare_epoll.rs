@@ -14,6 +14,7 @@ pub struct Epoll {
 }
 
 impl Epoll {
+    /// A new epoll instance with room for 256 events per wait.
     pub fn new() -> io::Result<Epoll> {
         // SAFETY: plain system call; the result is checked.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };

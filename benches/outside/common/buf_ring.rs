@@ -15,17 +15,17 @@ pub const BUFS: u16 = 1024;
 /// Bytes per buffer.
 pub const BUF_SIZE: usize = 4096;
 
+/// The buffers and the ring of entries that hands them to the kernel. Both
+/// allocations are leaked, never freed: the kernel may write into a buffer
+/// until the io_uring is gone, whatever order the caller drops things in.
+/// (Reading a buffer after its completion is sound because the rings are
+/// set up with `DEFER_TASKRUN`: the kernel copies only inside
+/// `io_uring_enter`, never while this thread reads.)
 pub struct Buffers {
-    /// `BUFS` ring entries shared with the kernel; never freed (the ring
-    /// may use them until the process ends).
     entries: *mut types::BufRingEntry,
-    memory: Vec<u8>,
+    memory: *mut u8,
     tail: u16,
 }
-
-// SAFETY: the entries and buffers belong to this value alone; the kernel's
-// access is ordered by the tail's release store.
-unsafe impl Send for Buffers {}
 
 impl Buffers {
     /// Allocates the buffers, publishes all of them and registers the ring
@@ -41,17 +41,16 @@ impl Buffers {
         if entries.is_null() {
             return Err(io::ErrorKind::OutOfMemory.into());
         }
+        let memory = Box::leak(vec![0u8; usize::from(BUFS) * BUF_SIZE].into_boxed_slice());
         let mut bufs = Buffers {
             entries,
-            memory: vec![0; usize::from(BUFS) * BUF_SIZE],
+            memory: memory.as_mut_ptr(),
             tail: 0,
         };
         for bid in 0..BUFS {
             bufs.put(bid);
         }
-        // SAFETY: `entries` holds `BUFS` entries and is never freed; the
-        // buffers live as long as `bufs`, which outlives the loop using
-        // the ring.
+        // SAFETY: the entries and the buffers they point at are never freed.
         unsafe {
             ring.submitter()
                 .register_buf_ring_with_flags(entries as u64, BUFS, GROUP, 0)?;
@@ -60,13 +59,17 @@ impl Buffers {
     }
 
     /// Where buffer `bid` starts.
-    pub fn addr(&self, bid: u16) -> *const u8 {
-        self.memory[usize::from(bid) * BUF_SIZE..].as_ptr()
+    pub fn addr(&self, bid: u16) -> *mut u8 {
+        // SAFETY: `bid % BUFS` buffers of `BUF_SIZE` lie inside `memory`.
+        unsafe { self.memory.add(usize::from(bid % BUFS) * BUF_SIZE) }
     }
 
-    /// The first `len` bytes of buffer `bid`, which a receive filled.
+    /// The first `len` bytes of buffer `bid`, which a receive filled (its
+    /// completion was reaped and the buffer is not yet given back).
     pub fn data(&self, bid: u16, len: usize) -> &[u8] {
-        &self.memory[usize::from(bid) * BUF_SIZE..][..len.min(BUF_SIZE)]
+        // SAFETY: inside the buffer; the kernel does not write it until
+        // `put` gives it back (and not outside `io_uring_enter`, above).
+        unsafe { std::slice::from_raw_parts(self.addr(bid), len.min(BUF_SIZE)) }
     }
 
     /// Gives buffer `bid` back to the kernel.
