@@ -68,10 +68,7 @@ fn run(addr: &str) -> io::Result<()> {
                 while let Ok((s, _)) = listener.accept() {
                     s.set_nonblocking(true)?;
                     s.set_nodelay(true)?;
-                    let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                        conns.push(None);
-                        conns.len() - 1
-                    });
+                    let slot = bare_epoll::free_slot(&mut conns);
                     ep.add(s.as_raw_fd(), EVENTS, slot as u64)?;
                     conns[slot] = Some(s);
                 }

@@ -221,10 +221,7 @@ fn run(addr: &str) -> io::Result<()> {
                     while let Ok((stream, _)) = listener.accept() {
                         stream.set_nonblocking(true)?;
                         stream.set_nodelay(true)?;
-                        let index = tasks.iter().position(Option::is_none).unwrap_or_else(|| {
-                            tasks.push(None);
-                            tasks.len() - 1
-                        });
+                        let index = bare_epoll::free_slot(&mut tasks);
                         let interest = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP;
                         ep.add(stream.as_raw_fd(), interest, index as u64)?;
                         let conn_ready = Rc::new(Readiness::new());

@@ -72,6 +72,14 @@ impl Drop for Epoll {
     }
 }
 
+/// The index of a free slot of `slots`, added at the end if none is.
+pub fn free_slot<T>(slots: &mut Vec<Option<T>>) -> usize {
+    slots.iter().position(Option::is_none).unwrap_or_else(|| {
+        slots.push(None);
+        slots.len() - 1
+    })
+}
+
 /// Parses `--addr HOST:PORT` (default `default`) and runs `serve` on it,
 /// turning errors into a message and an exit code.
 pub fn main_with(

@@ -42,7 +42,7 @@ impl std::fmt::Debug for Parker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Parker")
             .field("state", &self.state)
-            .field("io", &self.io_unpark().is_some())
+            .field("io", &self.has_io())
             .finish()
     }
 }
@@ -67,6 +67,11 @@ impl Parker {
         self.io.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether the parking thread waits in its I/O driver.
+    fn has_io(&self) -> bool {
+        self.io.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Sleeps until [`unpark`](Self::unpark) is called (returns at once if
     /// it already was since the last park).
     pub(crate) fn park(&self) {
@@ -83,7 +88,7 @@ impl Parker {
         if self.state.fetch_sub(1, Acquire) == NOTIFIED {
             return;
         }
-        if self.io.lock().map_or(true, |io| io.is_some()) {
+        if self.has_io() {
             // Say the wait is in the driver, unless a token raced in.
             if self
                 .state
